@@ -28,4 +28,128 @@ class GraphError(BackproseError):
 # --- LLM layer -------------------------------------------------------------------------------------------
 
 
+class LLMError(BackproseError):
+    """Base class for failures talking to a language model."""
+
+
+class InvalidMessages(LLMError, ValueError):
+    """The messages given to a client are not a string nor a list of {"role", "content"} dicts."""
+
+    def __init__(self, detail: str):
+        super().__init__(
+            f"invalid messages: {detail}. Pass a plain string (one user message) or a list of dicts like "
+            '{"role": "user", "content": "..."}.'
+        )
+
+
+class LLMAuthError(LLMError):
+    """The server rejected the API key (HTTP 401/403) or no key could be found."""
+
+    def __init__(self, base_url: str, detail: str = "", env_var: str = "OPENAI_API_KEY"):
+        self.base_url = base_url
+        super().__init__(
+            f"the server at {base_url} rejected the API key{': ' + detail if detail else ''}. "
+            f"Set {env_var} to a valid key (or pass api_key=...), or point BACKPROSE_BASE_URL at a local "
+            "server that needs no key."
+        )
+
+
+class LLMModelNotFound(LLMError):
+    """The server does not serve the requested model (HTTP 404)."""
+
+    def __init__(self, model: str, base_url: str, detail: str = ""):
+        self.model = model
+        self.base_url = base_url
+        super().__init__(
+            f"model {model!r} was not found at {base_url}{': ' + detail if detail else ''}. "
+            "Check the name (BACKPROSE_MODEL or model=...) against the server's /models list, or point "
+            "BACKPROSE_BASE_URL at a server that serves it."
+        )
+
+
+class LLMConnectionError(LLMError):
+    """The server could not be reached at all (refused, DNS, TLS), even after retries."""
+
+    def __init__(self, base_url: str, detail: str = ""):
+        self.base_url = base_url
+        super().__init__(
+            f"could not reach an LLM server at {base_url}{': ' + detail if detail else ''}. Start one "
+            "(for example `python -m llama_cpp.server --model MODEL.gguf`, `ollama serve`, or "
+            "`vllm serve MODEL`) or set BACKPROSE_BASE_URL / base_url=... to where yours listens."
+        )
+
+
+class LLMTimeoutError(LLMConnectionError):
+    """The server accepted the request but did not answer within the timeout, even after retries."""
+
+    def __init__(self, base_url: str, timeout: float | None, attempts: int):
+        self.base_url = base_url
+        LLMError.__init__(
+            self,
+            f"the LLM server at {base_url} did not answer within {timeout}s ({attempts} attempts). "
+            "Raise timeout=... on the client, lower max_concurrency if the server is overloaded, or "
+            "check that the server is not stuck.",
+        )
+
+
+class LLMRateLimited(LLMError):
+    """The server kept answering 429 (rate limit or quota) after every retry."""
+
+    def __init__(self, base_url: str, attempts: int, detail: str = ""):
+        self.base_url = base_url
+        super().__init__(
+            f"the LLM server at {base_url} kept rate-limiting after {attempts} attempts"
+            f"{': ' + detail if detail else ''}. Lower max_concurrency, raise max_retries, or check the "
+            "account's quota."
+        )
+
+
+class LLMServerError(LLMError):
+    """The server failed (5xx), refused the request (4xx), or sent a body that is not a completion."""
+
+    def __init__(self, base_url: str, status: int | None, detail: str = ""):
+        self.base_url = base_url
+        self.status = status
+        what = f"HTTP {status}" if status else "an unreadable response"
+        super().__init__(
+            f"the LLM server at {base_url} answered with {what}{': ' + detail if detail else ''}. "
+            "If the request options are wrong fix them; if the server is failing, check its logs or retry "
+            "later (raise max_retries=... for flaky servers)."
+        )
+
+
+class LLMFormatError(LLMError):
+    """The model's reply could not be parsed or validated as the requested JSON, even after a repair round.
+
+    `.raw` is the last reply text and `.problems` what was wrong with it, so callers can log or salvage it.
+    """
+
+    def __init__(self, raw: str, problems: list[str]):
+        self.raw = raw
+        self.problems = list(problems)
+        shown = raw if len(raw) <= 300 else raw[:300] + "..."
+        super().__init__(
+            f"the model's reply is not valid JSON for the schema ({'; '.join(self.problems)}). "
+            f"Reply was: {shown!r}. Make the schema simpler, use a model that supports structured output, "
+            "or catch LLMFormatError and use `.raw`."
+        )
+
+
+class CacheMiss(LLMError, KeyError):
+    """Replay mode was asked for a request it has no recorded answer for."""
+
+    def __init__(self, key: str, where: str):
+        self.key = key
+        self.where = where
+        super().__init__(
+            f"no recorded reply for request {key} in {where}. The request differs from the recorded run "
+            "(prompt, model or options changed); re-record it with a real client (cache mode "
+            "'readwrite' or 'record'), or fix the code path so it makes the same requests."
+        )
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return str(self.args[0])
+
+
+
 # --- isolation -------------------------------------------------------------------------------------------
