@@ -1,0 +1,188 @@
+"""The embedded llama.cpp server as a child process: start, wait until healthy, stop, never orphan it.
+
+The server runs under `server_guard.py`, which stops it when this process exits or is killed. One server
+is shared per process per configuration through a small lock-protected, reference-counted table: it is a
+handle on an OS resource (a process and a port), not program state.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from backprose.errors import LocalModelUnavailable, LocalServerError
+
+_GUARD = Path(__file__).with_name("server_guard.py")
+_SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings")
+INSTALL_HINT = "pip install 'backprose[local]'"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything that makes two servers interchangeable; equal configs share one process."""
+
+    model_path: Path
+    alias: str
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    chat_format: str | None = None
+    port: int | None = None
+    extra_args: tuple[str, ...] = ()
+
+    def command(self, port: int) -> list[str]:
+        """The `llama_cpp.server` command line for this config on `port`."""
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+               "--model_alias", self.alias, "--host", "127.0.0.1", "--port", str(port),
+               "--n_ctx", str(self.n_ctx)]  # fmt: skip
+        if self.n_threads:
+            cmd += ["--n_threads", str(self.n_threads)]
+        if self.chat_format:
+            cmd += ["--chat_format", self.chat_format]
+        return cmd + list(self.extra_args)
+
+
+def server_available() -> bool:
+    """True when llama-cpp-python with its server extra is importable (checked without importing it)."""
+    return all(importlib.util.find_spec(name) is not None for name in _SERVER_MODULES)
+
+
+class LocalServer:
+    """One running `llama_cpp.server`, started through the guard with its output going to a log file."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        startup_timeout: float = 180.0,
+        log_path: Path | None = None,
+        command: list[str] | None = None,
+    ) -> None:
+        if command is None and not server_available():
+            raise LocalModelUnavailable(
+                f"the embedded model needs llama-cpp-python with its server extra, which is not installed. "
+                f"Fix: {INSTALL_HINT}, or set BACKPROSE_LOCAL_BASE_URL to a running OpenAI-compatible server."
+            )
+        self.config = config
+        self.port = config.port or _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        if log_path is None:
+            from backprose.llm.model_files import cache_dir
+
+            log_path = cache_dir() / "logs" / f"llama-server-{config.alias}-{self.port}.log"
+        self.log_path = log_path
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log: IO[bytes] = self.log_path.open("wb")
+        cmd = command if command is not None else config.command(self.port)
+        self.process = subprocess.Popen(
+            [sys.executable, str(_GUARD), str(os.getpid()), "--", *cmd],
+            stdin=subprocess.PIPE,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._finalizer = weakref.finalize(self, _shutdown, self.process, self._log)
+        try:
+            self._wait_healthy(startup_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        """Pid of the guard process (the server is its only child)."""
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop the server and its guard; safe to call twice."""
+        self._finalizer()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise LocalServerError(
+                    f"the local model server exited with code {self.process.returncode} before it was "
+                    f"ready. Fix the cause shown in its log ({self.log_path}); last lines:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise LocalServerError(
+            f"the local model server did not answer at {self.base_url} within {timeout:.0f}s. Raise "
+            f"startup_timeout=... on a slow machine, or read its log ({self.log_path}); last lines:\n"
+            f"{self.log_tail()}"
+        )
+
+
+def _shutdown(process: subprocess.Popen[bytes], log: IO[bytes], grace: float = 15.0) -> None:
+    """Closing the guard's stdin asks it to stop the server; SIGKILL is the last resort (the server then
+    still gets SIGTERM from its own parent-death signal)."""
+    if process.poll() is None:
+        try:
+            if process.stdin is not None:
+                process.stdin.close()
+            process.wait(grace)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
+    elif process.stdin is not None:
+        process.stdin.close()
+    log.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+_lock = threading.Lock()
+_shared: dict[ServerConfig, tuple[LocalServer, int]] = {}
+
+
+def acquire(config: ServerConfig, *, startup_timeout: float = 180.0) -> LocalServer:
+    """The process-wide server for `config`, started on first use; pair every call with `release`."""
+    with _lock:
+        server, users = _shared.get(config, (None, 0))
+        if server is None or not server.alive():
+            server, users = LocalServer(config, startup_timeout=startup_timeout), 0
+        _shared[config] = (server, users + 1)
+        return server
+
+
+def release(config: ServerConfig) -> None:
+    """Drop one user of the shared server; the last one stops it."""
+    with _lock:
+        server, users = _shared.get(config, (None, 0))
+        if server is None:
+            return
+        if users > 1:
+            _shared[config] = (server, users - 1)
+            return
+        del _shared[config]
+    server.stop()
