@@ -1,0 +1,311 @@
+"""One worker process seen from the parent: start it, send it a call with a deadline, kill it.
+
+Workers are fresh interpreters started by exec (the `spawn` model, never a bare fork of a threaded
+parent). Their stdout and stderr go to two files in a private temp dir, so output written at the file
+descriptor level (C extensions, subprocesses, a crash report) is captured too.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from backprose.errors import WorkerStartError
+from backprose.isolation import _worker
+from backprose.isolation.limits import Limits
+from backprose.isolation.result import IsolatedResult
+
+WORKER_PATH = Path(_worker.__file__).resolve()
+_BOOT = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
+START_TIMEOUT = 60.0
+# Variables a strict worker keeps; everything else (API keys, tokens, proxies) is dropped.
+STRICT_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+class _Timeout(Exception):
+    pass
+
+
+def strict_environment(keep: tuple[str, ...] = (), home: str | None = None) -> dict[str, str]:
+    """A scrubbed environment: a short allow-list, HOME and TMPDIR pointing at the worker's temp dir."""
+    env = {k: os.environ[k] for k in (*STRICT_ENV_KEEP, *keep) if k in os.environ}
+    if home is not None:
+        env["HOME"] = env["TMPDIR"] = home
+    return env
+
+
+_DUMP_FRAME = re.compile(r'^\s*File "(.*)", line (\d+) in ', re.MULTILINE)
+_DUMP_START = re.compile(r"^(Fatal Python error|Current thread|Thread 0x|Stack \(most recent)", re.MULTILINE)
+
+
+def locate_from_dump(res: IsolatedResult, filename: str, source: str) -> None:
+    """Fill traceback, lineno and source_line from a faulthandler dump in stderr (most recent call first)."""
+    start = _DUMP_START.search(res.stderr)
+    if start is None:
+        return
+    dump = res.stderr[start.start():]
+    res.traceback = res.traceback or dump
+    for match in _DUMP_FRAME.finditer(dump):
+        if match.group(1) == filename:
+            res.lineno = int(match.group(2))
+            lines = source.splitlines()
+            if 0 < res.lineno <= len(lines):
+                res.source_line = lines[res.lineno - 1].strip()
+            return
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+class WorkerProcess:
+    """A live worker plus the bookkeeping to talk to it; not thread-safe (the pool hands it to one caller)."""
+
+    def __init__(self, *, strict: bool = False, env_keep: tuple[str, ...] = (), python: str | None = None):
+        self.calls = 0
+        self.tmpdir = tempfile.mkdtemp(prefix="backprose-worker-")
+        self.out_path = os.path.join(self.tmpdir, "stdout")
+        self.err_path = os.path.join(self.tmpdir, "stderr")
+        parent_sock, child_sock = socket.socketpair()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+        out_fd, err_fd = os.open(self.out_path, flags, 0o600), os.open(self.err_path, flags, 0o600)
+        cmd = [python or sys.executable]
+        if strict:
+            cmd.append("-I")
+        cmd += ["-c", _BOOT, str(WORKER_PATH), str(child_sock.fileno())]
+        try:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out_fd,
+                stderr=err_fd,
+                pass_fds=(child_sock.fileno(),),
+                env=strict_environment(env_keep, self.tmpdir) if strict else None,
+                cwd=self.tmpdir if strict else None,
+                close_fds=True,
+            )
+        except OSError as exc:
+            parent_sock.close()
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            raise WorkerStartError(
+                f"could not start a worker interpreter {cmd[0]!r}: {exc}; "
+                "check the python path and free memory"
+            ) from exc
+        finally:
+            os.close(out_fd)
+            os.close(err_fd)
+            child_sock.close()
+        self.sock = parent_sock
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Block until the worker has started; raise WorkerStartError with its stderr otherwise."""
+        try:
+            msg = pickle.loads(self._recv(time.monotonic() + timeout))
+            if msg.get("op") != "ready":
+                raise EOFError(f"unexpected first message {msg!r}")
+        except (EOFError, OSError, _Timeout, pickle.UnpicklingError) as exc:
+            err = self.read_output(self.err_path, 4000)
+            self.discard()
+            raise WorkerStartError(
+                f"worker interpreter did not start ({type(exc).__name__}: {exc}); its stderr:\n{err}\n"
+                "fix the environment (python path, importable stdlib) or raise the memory limit"
+            ) from exc
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _recv(self, deadline: float) -> bytes:
+        def read(n: int) -> bytes:
+            buf = bytearray()
+            while len(buf) < n:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _Timeout()
+                self.sock.settimeout(remaining)
+                try:
+                    chunk = self.sock.recv(min(n - len(buf), 1 << 20))
+                except TimeoutError:
+                    raise _Timeout() from None
+                if not chunk:
+                    raise EOFError("worker closed the connection")
+                buf += chunk
+            return bytes(buf)
+
+        (size,) = _worker.HEADER.unpack(read(_worker.HEADER.size))
+        return read(size)
+
+    def call(self, request: dict[str, Any], limits: Limits) -> IsolatedResult:
+        """Run one request; every outcome, including a hang or a crash, comes back as a result."""
+        self.calls += 1
+        for path in (self.out_path, self.err_path):
+            os.truncate(path, 0)
+        try:
+            payload = pickle.dumps({**request, "op": "call", "limits": limits.to_worker()},
+                                   protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - arguments may hold anything
+            return IsolatedResult(
+                ok=False, error_type="PicklingError",
+                error_message="the arguments cannot cross the process boundary: "
+                f"{type(exc).__name__}: {exc}; pass plain data (str, numbers, lists, dicts, numpy arrays)",
+            )
+        start = time.monotonic()
+        try:
+            self.sock.settimeout(limits.wall_time)
+            _worker.send_frame(self.sock, payload)
+            raw = self._recv(start + limits.wall_time)
+        except (_Timeout, TimeoutError):
+            self._dump_and_kill()
+            res = IsolatedResult(
+                ok=False, error_type="Timeout", timed_out=True,
+                error_message=f"the call ran longer than the wall-time limit of {limits.wall_time:g} s "
+                "and was killed; make the code faster (or end its loops), or raise Limits.wall_time",
+            )
+        except (EOFError, OSError):
+            res = self._died(limits)
+        else:
+            res = self._decode(raw, limits)
+        res.wall_time = time.monotonic() - start
+        res.stdout = self.read_output(self.out_path, limits.max_output)
+        res.stderr = self.read_output(self.err_path, limits.max_output)
+        if not res.ok and res.lineno is None and res.stderr:
+            locate_from_dump(res, request["filename"], request["source"])
+        return res
+
+    def _dump_and_kill(self) -> None:
+        # faulthandler in the worker prints the stack on SIGUSR1, even inside a tight loop, so a
+        # timeout still says which line was running.
+        try:
+            self.proc.send_signal(signal.SIGUSR1)
+            deadline = time.monotonic() + 0.2
+            size = -1
+            while time.monotonic() < deadline:
+                time.sleep(0.02)
+                now = os.path.getsize(self.err_path)
+                if now == size and size > 0:
+                    break
+                size = now
+        except OSError:
+            pass
+        self.kill()
+
+    def _decode(self, raw: bytes, limits: Limits) -> IsolatedResult:
+        try:
+            reply = pickle.loads(raw)
+        except Exception as exc:  # noqa: BLE001 - unpickling may import modules the parent lacks
+            return IsolatedResult(
+                ok=False, error_type="PicklingError",
+                error_message=f"the return value could not be rebuilt in the caller: {type(exc).__name__}: "
+                f"{exc}; return plain data (str, numbers, lists, dicts, numpy arrays)",
+            )
+        if reply.get("memory_exceeded"):
+            self.kill()  # the heap of a worker that hit MemoryError is not worth trusting again
+            detail = f" ({reply['error_message']})" if reply.get("error_message") else ""
+            reply["error_message"] = (
+                f"the call ran out of memory (limit {limits.memory_mb} MiB){detail}; "
+                "use less memory (stream, avoid huge lists), or raise Limits.memory_mb"
+            )
+        fields = {k: v for k, v in reply.items() if k in IsolatedResult.__dataclass_fields__}
+        return IsolatedResult(**fields)
+
+    def _died(self, limits: Limits) -> IsolatedResult:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.returncode
+        if code == -signal.SIGXCPU:
+            return IsolatedResult(
+                ok=False, error_type="CPUTimeLimit", timed_out=True, exit_code=code,
+                error_message=f"the call used more than {limits.effective_cpu_time} s of CPU time and was "
+                "stopped; make the code faster, or raise Limits.cpu_time",
+            )
+        if code == -signal.SIGKILL:
+            # We did not send it (that path is the timeout above): the kernel's OOM killer did.
+            return IsolatedResult(
+                ok=False, error_type="MemoryLimit", memory_exceeded=True, exit_code=code,
+                error_message="the worker was killed (SIGKILL), most likely for using too much memory; "
+                "use less memory, or lower Limits.memory_mb so the code gets a MemoryError instead",
+            )
+        if code is not None and code < 0:
+            return IsolatedResult(
+                ok=False, error_type="WorkerCrashed", exit_code=code,
+                error_message=f"the worker process died from {_signal_name(code)} (a crash in native code "
+                "or a signal it sent itself); see stderr, and avoid the crashing call",
+            )
+        return IsolatedResult(
+            ok=False, error_type="WorkerExited", exit_code=code,
+            error_message=f"the code ended the worker process with exit status {code} (os._exit or similar) "
+            "before returning; return a value or raise an exception instead",
+        )
+
+    @staticmethod
+    def read_output(path: str, bound: int) -> str:
+        """Read a captured stream, keeping its head and tail when it is longer than `bound` characters."""
+        try:
+            size = os.path.getsize(path)
+            with open(path, "rb") as f:
+                if size <= 4 * bound:
+                    data = f.read()
+                else:
+                    data = f.read(2 * bound)
+                    f.seek(size - 2 * bound)
+                    data += f.read()
+        except OSError:
+            return ""
+        text = data.decode("utf-8", errors="replace")
+        if len(text) <= bound and len(data) == size:
+            return text
+        head, tail = bound - bound // 2, bound // 2
+        end = text[len(text) - tail:] if tail else ""
+        return f"{text[:head]}\n...[output truncated: {size} bytes in all]...\n{end}"
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Ask the worker to exit, then make sure it did; safe to call twice."""
+        if self.alive:
+            try:
+                self.sock.settimeout(timeout)
+                _worker.send_frame(self.sock, pickle.dumps({"op": "stop"}))
+                self.proc.wait(timeout=timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.discard()
+
+    def kill(self) -> None:
+        """SIGKILL the worker, reap it and close the socket; its captured output stays readable."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.sock.close()
+
+    def signal_kill(self) -> None:
+        """Only send SIGKILL (safe from another thread); the thread using the worker reaps it."""
+        try:
+            self.proc.send_signal(signal.SIGKILL)
+        except (ProcessLookupError, OSError):
+            pass
+
+    def discard(self) -> None:
+        """Kill the worker if needed and remove its temp dir; the pool calls this when it lets go."""
+        self.kill()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
