@@ -1,0 +1,189 @@
+"""Structured output: ask for JSON matching a schema, check it, repair once, or fail with the raw text.
+
+Servers differ in how they constrain output: OpenAI and vLLM take `{"type": "json_schema", ...}`,
+llama-cpp-python's server takes `{"type": "json_object", "schema": ...}` (compiled to a grammar), others
+only plain `json_object` or nothing. A client may declare its style in `response_format_style`; when it
+does not, the styles are tried in that order and the first one the server accepts is remembered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from backprose.errors import LLMFormatError, LLMServerError
+from backprose.llm.base import LLM, Completion, Message, Messages, normalize_messages
+from backprose.llm.schema import validate
+
+STYLES = ("json_schema", "json_object_schema", "json_object", "none")
+_FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+
+
+def render(name: str, **variables: Any) -> str:
+    return _templates().get_template(name).render(**variables).strip()
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON value in `text`, tolerating ```json fences and prose around it; ValueError if none."""
+    stripped = text.strip()
+    candidates = [m.group(1).strip() for m in _FENCE.finditer(text)] + [stripped]
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            pass
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"[\[{]", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        return value
+    if not stripped:
+        raise ValueError("the reply is empty")
+    raise ValueError("the reply contains no complete JSON object or array")
+
+
+def check(text: str, schema: Mapping[str, Any] | None) -> tuple[Any, list[str]]:
+    """Parse and validate; returns the value and the list of problems (empty when usable)."""
+    try:
+        value = extract_json(text)
+    except ValueError as err:
+        return None, [str(err)]
+    return value, validate(value, schema)
+
+
+def response_format(style: str, schema: Mapping[str, Any] | None, name: str) -> dict[str, Any] | None:
+    """The `response_format` option for a server of the given style."""
+    if style == "none":
+        return None
+    if schema is None or style == "json_object":
+        return {"type": "json_object"}
+    if style == "json_object_schema":
+        return {"type": "json_object", "schema": dict(schema)}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": dict(schema), "strict": False}}
+
+
+def _with_instructions(messages: list[Message], schema: Mapping[str, Any] | None) -> list[Message]:
+    text = render("json_instructions.j2", schema=json.dumps(schema, indent=2) if schema else "")
+    if messages[0]["role"] == "system":
+        first = dict(messages[0], content=f"{messages[0]['content']}\n\n{text}")
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": text}, *messages]
+
+
+def _repair_messages(
+    messages: list[Message], reply: str, problems: list[str], schema: Mapping[str, Any] | None
+) -> list[Message]:
+    note = render("json_repair.j2", problems=problems, schema=json.dumps(schema, indent=2) if schema else "")
+    return [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": note}]
+
+
+def _styles(client: LLM) -> tuple[str, ...]:
+    style = getattr(client, "response_format_style", None)
+    return (style,) if style else STYLES
+
+
+def _remember(client: LLM, style: str) -> None:
+    try:
+        client.response_format_style = style  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+
+
+def _rejected_format(err: LLMServerError) -> bool:
+    return err.status in (400, 415, 422)
+
+
+def _options(style: str, schema: Mapping[str, Any] | None, name: str, options: dict[str, Any]) -> dict:
+    fmt = response_format(style, schema, name)
+    return {**options, "response_format": fmt} if fmt is not None else dict(options)
+
+
+def _ask(client: LLM, messages: list[Message], schema, name, options) -> Completion:
+    styles = _styles(client)
+    for i, style in enumerate(styles):
+        try:
+            completion = client.complete(messages, **_options(style, schema, name, options))
+        except LLMServerError as err:
+            if i + 1 < len(styles) and _rejected_format(err):
+                continue
+            raise
+        if len(styles) > 1:
+            _remember(client, style)
+        return completion
+    raise AssertionError("unreachable")
+
+
+async def _aask(client: LLM, messages: list[Message], schema, name, options) -> Completion:
+    styles = _styles(client)
+    for i, style in enumerate(styles):
+        try:
+            completion = await client.acomplete(messages, **_options(style, schema, name, options))
+        except LLMServerError as err:
+            if i + 1 < len(styles) and _rejected_format(err):
+                continue
+            raise
+        if len(styles) > 1:
+            _remember(client, style)
+        return completion
+    raise AssertionError("unreachable")
+
+
+def complete_json(
+    client: LLM,
+    messages: Messages,
+    schema: Mapping[str, Any] | None = None,
+    *,
+    name: str = "response",
+    repair: bool = True,
+    **options: Any,
+) -> dict[str, Any] | list[Any]:
+    """Ask `client` for JSON conforming to `schema`; one repair round trip, then `LLMFormatError`."""
+    asked = _with_instructions(normalize_messages(messages), schema)
+    reply = _ask(client, asked, schema, name, options).text
+    value, problems = check(reply, schema)
+    if problems and repair:
+        reply = _ask(client, _repair_messages(asked, reply, problems, schema), schema, name, options).text
+        value, problems = check(reply, schema)
+    if problems:
+        raise LLMFormatError(reply, problems)
+    return value
+
+
+async def acomplete_json(
+    client: LLM,
+    messages: Messages,
+    schema: Mapping[str, Any] | None = None,
+    *,
+    name: str = "response",
+    repair: bool = True,
+    **options: Any,
+) -> dict[str, Any] | list[Any]:
+    """Async `complete_json`."""
+    asked = _with_instructions(normalize_messages(messages), schema)
+    reply = (await _aask(client, asked, schema, name, options)).text
+    value, problems = check(reply, schema)
+    if problems and repair:
+        repaired = _repair_messages(asked, reply, problems, schema)
+        reply = (await _aask(client, repaired, schema, name, options)).text
+        value, problems = check(reply, schema)
+    if problems:
+        raise LLMFormatError(reply, problems)
+    return value
