@@ -1,0 +1,54 @@
+"""Messages are outputs of traced ops; an ErrorNode is the output of an op that raised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from backprose.nodes.node import Node
+
+
+@dataclass(frozen=True)
+class Op:
+    """What produced a message: a name and the documentation an optimizer reads to understand the op."""
+
+    name: str
+    doc: str = ""
+    source: str = ""
+
+
+class Message(Node):
+    """The output of a traced op. `parents` are its node inputs; `control` the conditions that steered it."""
+
+    kind = "message"
+    __slots__ = ("op",)
+
+    def __init__(
+        self,
+        value: Any,
+        op: Op,
+        parents: tuple[Node, ...],
+        control: tuple[Node, ...] = (),
+        scope: str = "",
+        description: str = "",
+    ) -> None:
+        self._value = value
+        self.name = op.name
+        self.description = description
+        self.parents = parents
+        self.control = control
+        self.feedback = []
+        self.scope = scope
+        self.op = op
+
+
+class ErrorNode(Message):
+    """An op raised. Its value is the error text an optimizer sees: exception, message and failing line."""
+
+    kind = "error"
+    __slots__ = ("exception",)
+
+    def __init__(self, exception: BaseException | None, text: str, op: Op, parents: tuple[Node, ...],
+                 control: tuple[Node, ...] = (), scope: str = "") -> None:
+        super().__init__(text, Op(f"{op.name}.error", op.doc, op.source), parents, control, scope)
+        self.exception = exception

@@ -1,0 +1,292 @@
+"""`@bp.bundle`: turn a function into one traced op (or, with `traceable=True`, a visible subgraph).
+
+The body of an opaque bundle sees raw values: node arguments are unwrapped before the call and the result
+is wrapped after. Nodes the body reads from closures, globals or `self` (through `.value`, `str()` or an
+f-string) are recorded and become parents too, so feedback reaches a prompt the function only captured.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from backprose.context import _tracing, recording_reads, scope
+from backprose.errors import ExecutionError
+from backprose.nodes.apply import make_message, raise_error, unique_nodes
+from backprose.nodes.code import CodeParameter
+from backprose.nodes.message import Op
+from backprose.nodes.node import Node
+from backprose.trace.isolated import run_isolated, run_isolated_async
+
+
+def bundle(
+    description: str | Callable[..., Any] | None = None,
+    *,
+    traceable: bool = False,
+    trainable: bool = False,
+    name: str | None = None,
+    isolated: bool = True,
+    limits: Any = None,
+) -> Any:
+    """Decorate a function (sync or async), a method or a lambda so each call becomes a node in the graph.
+
+    - `description`: what the op does, for optimizers (defaults to the docstring);
+    - `traceable`: run the body on nodes, so its inner ops show as a subgraph with branch conditions kept;
+    - `trainable`: the source itself is a code `Parameter` (`fn.code`) that optimizers may rewrite;
+    - `isolated`: run optimized code in a worker process under `limits` (default True; False trades safety
+      for speed when you trust the optimizer's output).
+    """
+    if callable(description):
+        return Bundle(description)
+
+    def decorate(fn: Callable[..., Any]) -> Bundle:
+        return Bundle(fn, description=description, traceable=traceable, trainable=trainable, name=name,
+                      isolated=isolated, limits=limits)
+
+    return decorate
+
+
+class Bundle:
+    """A traced function. As a class attribute it binds like a method; its code parameter is per instance."""
+
+    def __init__(self, fn: Callable[..., Any], *, description: str | None = None, traceable: bool = False,
+                 trainable: bool = False, name: str | None = None, isolated: bool = True,
+                 limits: Any = None) -> None:
+        if traceable and trainable:
+            raise ValueError("a bundle is either traceable (its body is traced) or trainable (its source is "
+                             "a parameter), not both; pick one")
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        self.fn = fn
+        op_name = name or (fn.__name__ if fn.__name__ != "<lambda>" else "lambda")
+        self.op = Op(op_name, description or inspect.getdoc(fn) or "")
+        self.traceable = traceable
+        self.trainable = trainable
+        self.isolated = isolated
+        self.limits = limits
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.signature = inspect.signature(fn)
+        self._arg_names = [p.name for p in self.signature.parameters.values()
+                           if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        self._is_method = bool(self._arg_names) and self._arg_names[0] == "self"
+        self._code = CodeParameter(fn) if trainable and not self._is_method else None
+        self._attr = f"_bp_code_{fn.__name__}"
+
+    # --- binding and code parameters ----------------------------------------------------------------
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr = f"_bp_code_{name}"
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return BoundBundle(self, instance)
+
+    @property
+    def code(self) -> CodeParameter:
+        if self._code is None:
+            raise AttributeError(f"{self.op.name} is not trainable; use @bp.bundle(trainable=True)"
+                                 if not self.trainable else
+                                 f"{self.op.name} is a method: its code belongs to an instance, use obj."
+                                 f"{self.op.name}.code")
+        return self._code
+
+    def code_of(self, instance: Any) -> CodeParameter | None:
+        """The instance's own copy of the method's code parameter, created on first use."""
+        if not self.trainable:
+            return None
+        if instance is None:
+            return self._code
+        code = instance.__dict__.get(self._attr)
+        if code is None:
+            code = CodeParameter(self.fn, name=f"{self.op.name}.code")
+            instance.__dict__[self._attr] = code
+        return code
+
+    # --- calling -------------------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.call(None, args, kwargs)
+
+    def call(self, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if self.is_async:
+            return self._acall(instance, args, kwargs)
+        code = self.code_of(instance)
+        full_args = (instance, *args) if instance is not None else args
+        if self.traceable and _tracing.get():
+            return self._traced_body(full_args, kwargs)
+        tracing = _tracing.get()
+        inputs = self._inputs(full_args, kwargs)
+        with recording_reads() as reads:
+            try:
+                if code is not None and code.origin != "user":
+                    result = self._run_optimized(code, instance, args, kwargs, inputs)
+                else:
+                    result = self.fn(*_raw_args(full_args), **_raw_kwargs(kwargs))
+            except Exception as exc:
+                if not tracing:
+                    raise
+                raise_error(exc, self.op, self._parents(inputs, reads, code), self.fn.__code__)
+        return self._wrap(result, inputs, reads, code)
+
+    async def _acall(self, instance: Any, args: tuple, kwargs: dict) -> Any:
+        code = self.code_of(instance)
+        full_args = (instance, *args) if instance is not None else args
+        if self.traceable and _tracing.get():
+            with scope(self.op.name):
+                result = await self.fn(*self._as_nodes(full_args), **self._as_node_kwargs(kwargs))
+            return self._wrap_traced(result, self._inputs(full_args, kwargs))
+        tracing = _tracing.get()
+        inputs = self._inputs(full_args, kwargs)
+        with recording_reads() as reads:
+            try:
+                if code is not None and code.origin != "user":
+                    result = await self._run_optimized_async(code, instance, args, kwargs, inputs)
+                else:
+                    result = await self.fn(*_raw_args(full_args), **_raw_kwargs(kwargs))
+            except Exception as exc:
+                if not tracing:
+                    raise
+                raise_error(exc, self.op, self._parents(inputs, reads, code), self.fn.__code__)
+        return self._wrap(result, inputs, reads, code)
+
+    def _traced_body(self, full_args: tuple, kwargs: dict) -> Any:
+        inputs = self._inputs(full_args, kwargs)
+        with scope(self.op.name):
+            try:
+                result = self.fn(*self._as_nodes(full_args), **self._as_node_kwargs(kwargs))
+            except Exception as exc:
+                if isinstance(exc, ExecutionError):
+                    raise
+                raise_error(exc, self.op, inputs, self.fn.__code__)
+        return self._wrap_traced(result, inputs)
+
+    def _wrap_traced(self, result: Any, inputs: tuple[Node, ...]) -> Node:
+        if isinstance(result, Node):
+            return result
+        return make_message(result, self.op, inputs)
+
+    def _wrap(self, result: Any, inputs: tuple[Node, ...], reads: list, code: CodeParameter | None) -> Node:
+        if isinstance(result, Node):
+            reads.append(result)
+            result = result._value
+        if not _tracing.get():
+            return Node(result, name=self.op.name)
+        return make_message(result, self.op, self._parents(inputs, reads, code))
+
+    @staticmethod
+    def _parents(inputs: tuple[Node, ...], reads: list, code: CodeParameter | None) -> tuple[Node, ...]:
+        extra = (code,) if code is not None else ()
+        if not reads and not extra:
+            return inputs
+        return unique_nodes((*inputs, *reads, *extra))
+
+    # --- arguments -----------------------------------------------------------------------------------
+    def _inputs(self, full_args: tuple, kwargs: dict) -> tuple[Node, ...]:
+        """Node arguments, plus nodes inside list/tuple/dict arguments; `self` is not an input."""
+        start = 1 if self._is_method else 0
+        found: list[Node] = []
+        for value in (*full_args[start:], *kwargs.values()):
+            if isinstance(value, Node):
+                found.append(value)
+            elif isinstance(value, list | tuple):
+                found.extend(v for v in value if isinstance(v, Node))
+            elif isinstance(value, dict):
+                found.extend(v for v in value.values() if isinstance(v, Node))
+        if not _tracing.get():
+            return ()
+        constants = self._constants(full_args[start:], kwargs, start)
+        return unique_nodes((*found, *constants)) if constants else unique_nodes(found)
+
+    def _constants(self, args: tuple, kwargs: dict, start: int) -> list[Node]:
+        names = self._arg_names[start:]
+        out = []
+        for i, value in enumerate(args):
+            if not isinstance(value, Node | list | tuple | dict) or _is_plain_container(value):
+                out.append(Node(value, name=names[i] if i < len(names) else f"arg{i}"))
+        for key, value in kwargs.items():
+            if not isinstance(value, Node | list | tuple | dict) or _is_plain_container(value):
+                out.append(Node(value, name=key))
+        return out
+
+    def _as_nodes(self, full_args: tuple) -> list[Any]:
+        start = 1 if self._is_method else 0
+        names = self._arg_names
+        return [a if i < start or isinstance(a, Node) else Node(a, name=names[i] if i < len(names) else "arg")
+                for i, a in enumerate(full_args)]
+
+    @staticmethod
+    def _as_node_kwargs(kwargs: dict) -> dict[str, Any]:
+        return {k: v if isinstance(v, Node) else Node(v, name=k) for k, v in kwargs.items()}
+
+    # --- optimized code runs isolated ----------------------------------------------------------------
+    def _run_optimized(self, code: CodeParameter, instance: Any, args: tuple, kwargs: dict,
+                       inputs: tuple[Node, ...]) -> Any:
+        if not self.isolated:
+            fn = code.compiled(self.fn.__globals__)
+            full = (instance, *args) if instance is not None else args
+            return fn(*_raw_args(full), **_raw_kwargs(kwargs))
+        return run_isolated(code, self.fn, instance, _raw_args(args), _raw_kwargs(kwargs), self.limits)
+
+    async def _run_optimized_async(self, code: CodeParameter, instance: Any, args: tuple, kwargs: dict,
+                                   inputs: tuple[Node, ...]) -> Any:
+        if not self.isolated:
+            fn = code.compiled(self.fn.__globals__)
+            full = (instance, *args) if instance is not None else args
+            return await fn(*_raw_args(full), **_raw_kwargs(kwargs))
+        return await run_isolated_async(code, self.fn, instance, _raw_args(args), _raw_kwargs(kwargs),
+                                        self.limits)
+
+    def __repr__(self) -> str:
+        return f"<bundle {self.op.name}>"
+
+
+class BoundBundle:
+    """A bundle bound to an instance: `obj.method(...)` and `obj.method.code`."""
+
+    __slots__ = ("bundle", "instance")
+
+    def __init__(self, bundle: Bundle, instance: Any) -> None:
+        self.bundle = bundle
+        self.instance = instance
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.bundle.call(self.instance, args, kwargs)
+
+    @property
+    def code(self) -> CodeParameter:
+        code = self.bundle.code_of(self.instance)
+        if code is None:
+            raise AttributeError(f"{self.bundle.op.name} is not trainable; use @bp.bundle(trainable=True)")
+        return code
+
+    def __repr__(self) -> str:
+        return f"<bound bundle {self.bundle.op.name} of {type(self.instance).__name__}>"
+
+
+def _is_plain_container(value: Any) -> bool:
+    """A list/tuple/dict with no nodes inside is an ordinary constant argument."""
+    if isinstance(value, dict):
+        return not any(isinstance(v, Node) for v in value.values())
+    if isinstance(value, list | tuple):
+        return not any(isinstance(v, Node) for v in value)
+    return False
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, Node):
+        return value._value
+    if isinstance(value, list) and any(isinstance(v, Node) for v in value):
+        return [_unwrap(v) for v in value]
+    if isinstance(value, tuple) and any(isinstance(v, Node) for v in value):
+        return tuple(_unwrap(v) for v in value)
+    if isinstance(value, dict) and any(isinstance(v, Node) for v in value.values()):
+        return {k: _unwrap(v) for k, v in value.items()}
+    return value
+
+
+def _raw_args(args: tuple) -> list[Any]:
+    return [_unwrap(a) for a in args]
+
+
+def _raw_kwargs(kwargs: dict) -> dict[str, Any]:
+    return {k: _unwrap(v) for k, v in kwargs.items()}
