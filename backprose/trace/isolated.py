@@ -12,6 +12,7 @@ import ast
 import types
 from typing import Any
 
+from backprose.context import note_read
 from backprose.nodes.code import CodeParameter
 from backprose.nodes.node import Node
 
@@ -50,37 +51,59 @@ def _names(source: str) -> set[str]:
     return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
 
 
-def _environment(source: str, fn_globals: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Plain-data globals and modules (alias -> module name) that the source refers to."""
+def _environment(source: str, fn_globals: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Plain-data globals and modules ("numpy as np") that the source refers to."""
     plain: dict[str, Any] = {}
-    modules: dict[str, str] = {}
+    modules: list[str] = []
     for name in _names(source):
         if name not in fn_globals:
             continue
         value = fn_globals[name]
         if isinstance(value, types.ModuleType):
-            modules[name] = value.__name__
+            modules.append(value.__name__ if value.__name__ == name else f"{value.__name__} as {name}")
         elif isinstance(value, Node):
+            note_read(value)
             plain[name] = Value(value._value)
         elif isinstance(value, _PLAIN):
             plain[name] = value
     return plain, modules
 
 
-def _snapshot(instance: Any) -> Snapshot:
+def _self_attributes(source: str) -> set[str]:
+    return {n.attr for n in ast.walk(ast.parse(source))
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"}
+
+
+def _snapshot(instance: Any, source: str) -> Snapshot:
+    """Plain attributes of `self`; the nodes the source reads (`self.x`) are recorded as parents."""
+    used = _self_attributes(source)
     attrs: dict[str, Any] = {}
     for key, value in vars(instance).items():
         if isinstance(value, Node):
+            if key in used:
+                note_read(value)
             attrs[key] = Value(value._value)
         elif isinstance(value, _PLAIN):
             attrs[key] = value
     return Snapshot(attrs)
 
 
+_ASYNC_SHIM = """
+
+def __backprose_run_async(*args, **kwargs):
+    import asyncio
+    return asyncio.run({name}(*args, **kwargs))
+"""
+
+
 def _request(code: CodeParameter, fn: Any, instance: Any, args: list, kwargs: dict) -> dict[str, Any]:
+    """The sandbox call for the current code; async code runs to completion in the worker's own loop."""
     plain, modules = _environment(code.value, fn.__globals__)
-    full_args = (_snapshot(instance), *args) if instance is not None else tuple(args)
-    return {"source": code.value, "func_name": code.func_name, "args": full_args, "kwargs": kwargs,
+    full_args = (_snapshot(instance, code.value), *args) if instance is not None else tuple(args)
+    source, func_name = code.value, code.func_name
+    if code.is_async:
+        source, func_name = source + _ASYNC_SHIM.format(name=func_name), "__backprose_run_async"
+    return {"source": source, "func_name": func_name, "args": full_args, "kwargs": kwargs,
             "filename": f"<{code.name}>", "globals": plain, "modules": modules}
 
 
