@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -26,3 +26,9 @@ def child_pids() -> set[int]:
         except OSError:
             pass
     return pids
+
+
+@pytest.fixture
+def children() -> Callable[[], set[int]]:
+    """A function listing this process's live child processes."""
+    return child_pids
