@@ -1,0 +1,191 @@
+"""`Local`: wiring to the shared server, reuse of a running server, and live checks on the real model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from backprose.errors import LocalModelUnavailable
+from backprose.llm import local as local_module
+from backprose.llm import local_server
+from backprose.llm.local import Local, available_cores
+from backprose.llm.model_files import DEFAULT_MODEL
+from backprose.llm.openai_client import OpenAI
+
+
+class FakeOpenAIServer(BaseHTTPRequestHandler):
+    """Answers /v1/models and /v1/chat/completions like a one-model OpenAI-compatible server."""
+
+    requests: list[dict[str, Any]] = []
+
+    def do_GET(self) -> None:
+        self._reply({"object": "list", "data": [{"id": "served-model", "object": "model"}]})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(body)
+        self._reply({
+            "id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "pong"}}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8},
+        })  # fmt: skip
+
+    def _reply(self, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def fake_server() -> Iterator[str]:
+    FakeOpenAIServer.requests = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAIServer)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_running_server_from_env_is_reused_through_the_openai_client(fake_server: str, monkeypatch) -> None:
+    monkeypatch.setenv("BACKPROSE_LOCAL_BASE_URL", fake_server)
+    monkeypatch.delenv("BACKPROSE_MODEL", raising=False)
+    monkeypatch.setattr(local_module, "acquire", lambda *a, **k: pytest.fail("must not start a server"))
+    with Local() as client:
+        assert isinstance(client, OpenAI) and client.server is None
+        reply = client.complete("ping", max_tokens=3)
+    assert reply.text == "pong" and reply.model == "served-model"
+    assert (reply.prompt_tokens, reply.completion_tokens) == (7, 1)
+    assert FakeOpenAIServer.requests[-1]["messages"] == [{"role": "user", "content": "ping"}]
+    assert FakeOpenAIServer.requests[-1]["max_tokens"] == 3
+
+
+def test_gguf_path_builds_the_server_config_and_close_releases_once(
+    tmp_path: Path, fake_server: str, monkeypatch
+) -> None:
+    gguf = tmp_path / "my-model.gguf"
+    gguf.write_bytes(b"GGUF")
+    acquired, released = [], []
+
+    def fake_acquire(config: local_server.ServerConfig, startup_timeout: float) -> Any:
+        acquired.append(config)
+        return SimpleNamespace(base_url=fake_server)
+
+    monkeypatch.delenv("BACKPROSE_LOCAL_BASE_URL", raising=False)
+    monkeypatch.setattr(local_module, "acquire", fake_acquire)
+    monkeypatch.setattr(local_module, "release", released.append)
+    client = Local(gguf, n_ctx=1024, server_args=["--n_batch", "64"])
+    (config,) = acquired
+    assert config.model_path == gguf and config.alias == "my-model" and config.n_ctx == 1024
+    assert config.chat_format is None  # an unknown GGUF uses its own embedded chat template
+    assert config.n_threads == available_cores()
+    assert config.extra_args == ("--n_batch", "64")
+    assert client.model == "my-model" and client.base_url == fake_server
+    assert client.response_format_style == "json_object_schema"
+    client.close()
+    client.close()
+    assert released == [config]
+
+
+def test_missing_llama_cpp_names_the_install_command(tmp_path: Path, monkeypatch) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.delenv("BACKPROSE_LOCAL_BASE_URL", raising=False)
+    monkeypatch.setattr(local_server, "server_available", lambda: False)
+    with pytest.raises(LocalModelUnavailable, match=r"pip install 'backprose\[local\]'"):
+        Local(gguf)
+
+
+@pytest.mark.live
+@pytest.mark.timeout(120)
+def test_server_command_uses_flags_the_installed_server_accepts(tmp_path: Path, local_llm: Local) -> None:
+    config = local_server.ServerConfig(tmp_path / "m.gguf", "m", n_ctx=2048, n_threads=2, chat_format="chatml")
+    cmd = config.command(8123)
+    help_text = subprocess.run(
+        [*cmd[:3], "--help"], capture_output=True, text=True, timeout=100, check=True
+    ).stdout
+    flags = [arg for arg in cmd[3:] if arg.startswith("--")]
+    assert len(flags) == 7
+    assert [flag for flag in flags if flag not in help_text] == []
+
+
+# -- live: the real model ----------------------------------------------------------------------------
+
+
+@pytest.mark.live
+def test_live_short_completion(local_llm: Local) -> None:
+    reply = local_llm.complete(
+        [{"role": "user", "content": "What is 2 + 3? Answer with the number only."}],
+        max_tokens=4,
+        temperature=0,
+    )
+    assert "5" in reply.text
+    assert reply.model == DEFAULT_MODEL
+    assert 0 < reply.completion_tokens <= 4 and reply.prompt_tokens > 5
+
+
+@pytest.mark.live
+def test_live_json_schema_reply(local_llm: Local) -> None:
+    from backprose.llm.structured import complete_json
+
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    value = complete_json(
+        local_llm, "Ann is 31 years old. Give her name and age as JSON.", schema, max_tokens=24, temperature=0
+    )
+    assert isinstance(value, dict)
+    assert value["name"].strip().lower() == "ann" and value["age"] == 31
+
+
+REAL_OWNER = textwrap.dedent(
+    """
+    import time
+    from backprose.llm.local import Local
+    client = Local()
+    print(client.server.pid, flush=True)
+    time.sleep(300)
+    """
+)
+
+
+@pytest.mark.live
+@pytest.mark.timeout(300)
+def test_live_sigkill_of_the_owner_stops_the_real_server(local_llm: Local) -> None:
+    from test_local_server import children, kill_all, wait_gone
+
+    env = {k: v for k, v in os.environ.items() if k != "BACKPROSE_LOCAL_BASE_URL"}
+    owner = subprocess.Popen([sys.executable, "-c", REAL_OWNER], stdout=subprocess.PIPE, text=True, env=env)
+    pids: list[int] = []
+    try:
+        guard = int(owner.stdout.readline())
+        pids = [guard, *children(guard)]
+        assert len(pids) == 2
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+        assert wait_gone(pids, timeout=30) == []
+    finally:
+        kill_all([owner.pid, *pids])
