@@ -128,7 +128,7 @@ class ResponseCache:
         """The stored completion for `key`, or None; in replay mode a miss raises `CacheMiss`."""
         if self.mode in ("off", "record"):
             return None
-        conn = self._connect(create=self.mode != "replay")
+        conn = self._connect(create=False)
         row = None
         if conn is not None:
             row = conn.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
