@@ -136,7 +136,10 @@ def decode(record: dict[str, Any], p: Parameter) -> Any:
     if record.get("type") != p.value_type:
         raise InvalidUpdate(f"type {record.get('type')!r} does not match the parameter's {p.value_type!r}")
     if p.value_type == "array":
-        return np.array(record["value"], dtype=record["dtype"]).reshape(record["shape"])
+        try:
+            return np.array(record["value"], dtype=record["dtype"]).reshape(record["shape"])
+        except (TypeError, ValueError) as exc:
+            raise InvalidUpdate(f"the stored array does not fit its dtype and shape: {exc}") from None
     return record["value"]
 
 

@@ -66,6 +66,7 @@ def backward(
                              "pass retain_graph=True to the first backward, or backward all outputs at once "
                              "with bp.backward([out1, out2], [fb1, fb2])")
     pending: dict[int, dict[int, Feedback]] = {}
+    rank = {id(out): i for i, out in enumerate(outputs)}
     for out, text in zip(outputs, texts, strict=True):
         if not isinstance(text, str):
             raise TypeError(f"feedback must be text, got {type(text).__name__}; format scores as str")
@@ -76,6 +77,8 @@ def backward(
         if not bucket:
             continue
         received = list(bucket.values())
+        if len(received) > 1:  # keep the outputs' order whatever order the walk met them in
+            received.sort(key=lambda r: rank.get(id(r.output), 0))
         node.feedback.extend(received)
         inputs = node.inputs
         if not inputs:

@@ -66,6 +66,19 @@ class _Rewriter(ast.NodeTransformer):
         return node
 
 
+def _sibling_imports(cls: type, class_tree: ast.AST, file_tree: ast.Module) -> list[str]:
+    """Names the class uses that its own file defines (other classes, helpers): import them from there."""
+    defined = {n.name for n in file_tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef)}
+    defined |= {t.id for n in file_tree.body if isinstance(n, ast.Assign) for t in n.targets
+                if isinstance(t, ast.Name)}
+    used = {n.id for n in ast.walk(class_tree) if isinstance(n, ast.Name)} & defined - {cls.__name__}
+    if not used:
+        return []
+    if cls.__module__ == "__main__":
+        return [f"# defined beside {cls.__name__} in the original script: {', '.join(sorted(used))}"]
+    return [f"from {cls.__module__} import {', '.join(sorted(used))}"]
+
+
 def export_module(module: Any) -> str:
     cls = type(module)
     try:
@@ -76,7 +89,9 @@ def export_module(module: Any) -> str:
                         "defined in a file") from None
     rewriter = _Rewriter(module)
     tree = rewriter.visit(ast.parse(class_source))
-    imports = [ast.unparse(n) for n in ast.parse(file_source).body if isinstance(n, ast.Import | ast.ImportFrom)]
+    file_tree = ast.parse(file_source)
+    imports = [ast.unparse(n) for n in file_tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    imports += _sibling_imports(cls, tree, file_tree)
     from backprose.module import encode
 
     rest = {name: encode(p) for name, p in module.named_parameters() if name not in rewriter.written}
