@@ -96,6 +96,8 @@ class WorkerProcess:
                 env=strict_environment(env_keep, self.tmpdir) if strict else None,
                 cwd=self.tmpdir if strict else None,
                 close_fds=True,
+                # Own process group, so a kill also takes the subprocesses the code started.
+                start_new_session=True,
             )
         except OSError as exc:
             parent_sock.close()
@@ -286,12 +288,8 @@ class WorkerProcess:
         self.discard()
 
     def kill(self) -> None:
-        """SIGKILL the worker, reap it and close the socket; its captured output stays readable."""
-        if self.proc.poll() is None:
-            try:
-                self.proc.kill()
-            except ProcessLookupError:
-                pass
+        """SIGKILL the worker's process group, reap the worker, close the socket; output stays readable."""
+        self.signal_kill()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -299,10 +297,11 @@ class WorkerProcess:
         self.sock.close()
 
     def signal_kill(self) -> None:
-        """Only send SIGKILL (safe from another thread); the thread using the worker reaps it."""
+        """Only send SIGKILL to the group (safe from another thread); the thread using the worker reaps it."""
+        # The group id stays reserved while any member lives, so this cannot hit an unrelated process.
         try:
-            self.proc.send_signal(signal.SIGKILL)
-        except (ProcessLookupError, OSError):
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
 
     def discard(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,8 +27,14 @@ class _Pool:
         self.busy: set[WorkerProcess] = set()
         self.starting = 0
         self.closed = False
+        self.pid = os.getpid()
 
     def acquire(self) -> WorkerProcess:
+        if os.getpid() != self.pid:
+            raise SandboxClosed(
+                f"this Sandbox belongs to process {self.pid}, not to this forked child; create a new "
+                "Sandbox in the child (default_sandbox() does so by itself)"
+            )
         with self.cond:
             while True:
                 if self.closed:
@@ -72,6 +79,8 @@ class _Pool:
             worker.discard()
 
     def close(self) -> None:
+        if os.getpid() != self.pid:
+            return  # a forked child must not stop its parent's workers
         with self.cond:
             self.closed = True
             workers = self.idle + list(self.busy)

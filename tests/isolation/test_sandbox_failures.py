@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 
 from backprose.isolation import Limits, Sandbox
 
@@ -166,3 +167,29 @@ def test_unpicklable_arguments_are_error_results(sandbox: Sandbox) -> None:
 def test_results_pickle_for_storage(sandbox: Sandbox) -> None:
     res = sandbox.run(FAULTY, "divide", (1, 0))
     assert pickle.loads(pickle.dumps(res)) == res
+
+
+def test_timeout_also_kills_subprocesses_the_code_started(tmp_path) -> None:
+    pid_file = tmp_path / "child.pid"
+    src = (
+        "import subprocess, time\n"
+        "def f(path):\n"
+        "    child = subprocess.Popen(['sleep', '60'])\n"
+        "    open(path, 'w').write(str(child.pid))\n"
+        "    time.sleep(60)\n"
+    )
+    with Sandbox(limits=Limits(wall_time=1.0), workers=1) as sb:
+        assert sb.run(src, "f", (str(pid_file),)).timed_out
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _running(child):
+        time.sleep(0.05)
+    assert not _running(child)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
