@@ -2,6 +2,8 @@
 
 import logging
 
+from backprose import optimizers
+from backprose.agent import Agent, acall_llm, call_llm
 from backprose.errors import BackproseError, ExecutionError, GraphError, InvalidUpdate
 from backprose.module import Module
 from backprose.nodes import CodeParameter, ErrorNode, Message, Node, Parameter, param
@@ -21,7 +23,17 @@ from backprose.trace import (
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "Agent", "acall_llm", "call_llm", "llm", "optimizers",
     "BackproseError", "CodeParameter", "ErrorNode", "ExecutionError", "Feedback", "GraphError",
     "InvalidUpdate", "Message", "Module", "Node", "Parameter", "backward", "bundle", "minimal_subgraph",
     "no_trace", "param", "parameters_of", "render", "scope", "to_networkx", "topological_order",
 ]
+
+
+def __getattr__(name: str):
+    # `bp.llm` is loaded on first use: the openai client takes most of a second to import.
+    if name == "llm":
+        import importlib
+
+        return importlib.import_module("backprose.llm")
+    raise AttributeError(f"module 'backprose' has no attribute {name!r}")
