@@ -203,3 +203,32 @@ class IsolatedCallError(IsolationError):
             f"isolated call failed: {result.describe()}; inspect `.result` (traceback, stdout, stderr) "
             "and fix the code, or raise the Limits if it was stopped for time or memory"
         )
+
+
+# --- optimizers ------------------------------------------------------------------------------------------
+
+
+class ReplyFormatError(BackproseError, ValueError):
+    """An optimizer could not use the model's reply, even after one retry that said what was wrong.
+
+    `.raw` is the last reply and `.problems` the list of what was wrong, so the step can report it.
+    """
+
+    def __init__(self, raw: str, problems: list[str]):
+        self.raw = raw
+        self.problems = list(problems)
+        shown = raw if len(raw) <= 300 else raw[:300] + "..."
+        super().__init__(
+            f"the optimizer could not use the model's reply ({'; '.join(self.problems)}). Reply was: "
+            f"{shown!r}. Use a stronger model, lower the temperature, or simplify the parameter's constraint."
+        )
+
+
+class TemplateNotFound(BackproseError, LookupError):
+    """A prompt template override names a template the optimizer does not have."""
+
+    def __init__(self, name: str, known: list[str]):
+        super().__init__(
+            f"no prompt template named {name!r}; the optimizer's templates are {', '.join(known)}. "
+            "Name your override file or dict key after one of them."
+        )
