@@ -49,12 +49,17 @@ _DUMP_START = re.compile(r"^(Fatal Python error|Current thread|Thread 0x|Stack \
 
 
 def locate_from_dump(res: IsolatedResult, filename: str, source: str) -> None:
-    """Fill traceback, lineno and source_line from a faulthandler dump in stderr (most recent call first)."""
+    """Move a faulthandler dump from stderr into the traceback, keeping only the code's own frames,
+    and take lineno and source_line from its most recent frame in the given source."""
     start = _DUMP_START.search(res.stderr)
     if start is None:
         return
     dump = res.stderr[start.start():]
-    res.traceback = res.traceback or dump
+    res.stderr = res.stderr[:start.start()]
+    # Drop the worker's watchdog thread and the worker's own frames: they say nothing about the code.
+    blocks = [b for b in re.split(r"\n\n+", dump) if "_watch_parent" not in b]
+    kept = [ln for ln in "\n\n".join(blocks).splitlines() if not _worker_frame(ln, filename)]
+    res.traceback = res.traceback or "\n".join(kept) + "\n"
     for match in _DUMP_FRAME.finditer(dump):
         if match.group(1) == filename:
             res.lineno = int(match.group(2))
@@ -62,6 +67,13 @@ def locate_from_dump(res: IsolatedResult, filename: str, source: str) -> None:
             if 0 < res.lineno <= len(lines):
                 res.source_line = lines[res.lineno - 1].strip()
             return
+
+
+def _worker_frame(line: str, filename: str) -> bool:
+    match = _DUMP_FRAME.match(line)
+    if not match or match.group(1) == filename:
+        return False
+    return match.group(1) in (str(WORKER_PATH), "<frozen runpy>", "<string>")
 
 
 def _signal_name(code: int) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from backprose.errors import IsolatedCallError
@@ -29,7 +29,6 @@ class IsolatedResult:
     stdout: str = ""
     stderr: str = ""
     wall_time: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def unwrap(self) -> Any:
         """The value if the call returned, else raise IsolatedCallError carrying this result."""

@@ -107,6 +107,7 @@ def test_infinite_loop_times_out_and_the_caller_continues() -> None:
         assert res.stdout == "starting\n"  # output before the hang is kept
         assert res.lineno in (line_of("while True:"), line_of("n += 1"))
         assert res.source_line in ("while True:", "n += 1")
+        assert "in spin" in res.traceback and "_worker" not in res.traceback
         assert sb.worker_pids() == []  # the stuck worker is gone
         assert sb.run(OK_SOURCE, "f", (41,)).value == 42
         assert sb.worker_pids() != first_pid
@@ -142,6 +143,8 @@ def test_segfault_is_a_crash_result_with_location(sandbox: Sandbox) -> None:
     assert res.exit_code == -11
     assert "SIGSEGV" in res.error_message
     assert res.lineno == line_of("return ctypes.string_at(0)")  # from the faulthandler dump
+    assert "in crash" in res.traceback and "_worker" not in res.traceback
+    assert "Segmentation fault" in res.traceback and "Segmentation fault" not in res.stderr
     assert sandbox.run(OK_SOURCE, "f", (1,)).value == 2
 
 
