@@ -1,0 +1,169 @@
+"""Strict replies: ask for JSON, check it (shape and every suggested value), retry once saying what was wrong.
+
+Raw text is never adopted as a value: a reply is usable only if it parses as the requested JSON and each
+suggestion coerces to its parameter's type. Otherwise the model gets one more chance with the list of
+problems, and then `ReplyFormatError` carries the reply and the problems to the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from backprose.errors import InvalidUpdate, ReplyFormatError
+from backprose.llm.base import estimate_tokens
+from backprose.llm.structured import check, render, response_format
+from backprose.nodes.parameter import Parameter
+from backprose.optimizers.prompts import Templates
+
+Checker = Callable[[Any], list[str]]
+ECHO_CHARS = 1200  # how much of a bad reply is shown back in the retry
+PROBLEM_CHARS = 800
+_FENCE = re.compile(r"^\s*```[a-zA-Z0-9_+-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
+
+
+def instructions(schema: Mapping[str, Any] | None) -> str:
+    return render("json_instructions.j2", schema=json.dumps(schema, indent=2) if schema else "")
+
+
+def reserve_tokens(schema: Mapping[str, Any] | None, templates: Templates) -> int:
+    """Tokens a request adds beyond the optimizer's own prompt: JSON instructions plus a possible retry."""
+    note = templates.render("reply_retry.j2", problems=["x" * PROBLEM_CHARS])
+    return estimate_tokens(instructions(schema)) + estimate_tokens(note) + ECHO_CHARS // 4 + 3 * 4 + 8
+
+
+def _with_instructions(messages: list[dict[str, Any]], schema: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    text = instructions(schema)
+    if messages and messages[0]["role"] == "system":
+        return [dict(messages[0], content=f"{messages[0]['content']}\n\n{text}"), *messages[1:]]
+    return [{"role": "system", "content": text}, *messages]
+
+
+def _options(llm: Any, schema: Mapping[str, Any] | None, options: dict[str, Any]) -> dict[str, Any]:
+    style = getattr(llm, "response_format_style", None)
+    fmt = response_format(style, schema, "suggestion") if style else None
+    return {**options, "response_format": fmt} if fmt is not None else dict(options)
+
+
+def _problems(text: str, schema: Mapping[str, Any] | None, checker: Checker) -> tuple[Any, list[str]]:
+    value, problems = check(text, schema)
+    if not problems:
+        problems = checker(value)
+    return value, problems
+
+
+def _retry(asked: list[dict[str, Any]], reply: str, problems: list[str], templates: Templates) -> list[dict]:
+    shown = reply if len(reply) <= ECHO_CHARS else reply[: ECHO_CHARS - 20] + " ...[reply cut]"
+    listed, used = [], 0
+    for problem in problems:
+        if used + len(problem) > PROBLEM_CHARS:
+            listed.append(f"... and {len(problems) - len(listed)} more problems")
+            break
+        listed.append(problem)
+        used += len(problem)
+    note = templates.render("reply_retry.j2", problems=listed)
+    return [*asked, {"role": "assistant", "content": shown}, {"role": "user", "content": note}]
+
+
+def ask_json(llm: Any, messages: list[dict[str, Any]], schema: Mapping[str, Any] | None, checker: Checker,
+             templates: Templates, log: list[dict[str, Any]] | None = None, **options: Any) -> Any:
+    """The parsed reply once it passes `checker`; at most two calls; ReplyFormatError otherwise."""
+    asked = _with_instructions(messages, schema)
+    request = asked
+    for attempt in range(2):
+        text = llm.complete(request, **_options(llm, schema, options)).text
+        value, problems = _problems(text, schema, checker)
+        if log is not None:
+            log.append({"kind": "prompt", "attempt": attempt, "messages": request, "reply": text,
+                        "problems": problems})
+        if not problems:
+            return value
+        request = _retry(asked, text, problems, templates)
+    raise ReplyFormatError(text, problems)
+
+
+async def aask_json(llm: Any, messages: list[dict[str, Any]], schema: Mapping[str, Any] | None,
+                    checker: Checker, templates: Templates, log: list[dict[str, Any]] | None = None,
+                    **options: Any) -> Any:
+    """Async `ask_json`."""
+    asked = _with_instructions(messages, schema)
+    request = asked
+    for attempt in range(2):
+        text = (await llm.acomplete(request, **_options(llm, schema, options))).text
+        value, problems = _problems(text, schema, checker)
+        if log is not None:
+            log.append({"kind": "prompt", "attempt": attempt, "messages": request, "reply": text,
+                        "problems": problems})
+        if not problems:
+            return value
+        request = _retry(asked, text, problems, templates)
+    raise ReplyFormatError(text, problems)
+
+
+# --- coercion of suggested values --------------------------------------------------------------------------
+
+
+def strip_fence(text: str) -> str:
+    """Code without the ``` fence a model likes to wrap it in."""
+    match = _FENCE.match(text)
+    return match.group(1) if match else text
+
+
+def coerce(p: Parameter, raw: Any) -> Any:
+    """A JSON suggestion in the form `p.validate` expects; InvalidUpdate (with a reason) if it cannot be."""
+    kind = p.value_type
+    if kind == "code":
+        if not isinstance(raw, str):
+            raise InvalidUpdate(f"{p.name} is code; give the full source as one JSON string")
+        return strip_fence(raw)
+    if kind == "text":
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise InvalidUpdate(f"{p.name} is text; give a JSON string, not {type(raw).__name__}")
+        return raw if isinstance(raw, str) else str(raw)
+    if kind == "array" and isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise InvalidUpdate(f"{p.name} is an array; give a JSON list of numbers") from None
+    if kind == "number" and isinstance(raw, str):
+        raw = raw.strip()
+    return raw
+
+
+def checked(p: Parameter, raw: Any) -> Any:
+    """`coerce` then the parameter's own validation; returns the value the parameter would take."""
+    return p.validate(coerce(p, raw))
+
+
+def check_values(params: Mapping[str, Parameter], suggestion: Any, *, require_all: bool = False) -> list[str]:
+    """Problems with a {name: value} suggestion: unknown names, missing names, values of the wrong type."""
+    if not isinstance(suggestion, Mapping):
+        return [f"the suggestion must be an object mapping variable names to new values, got "
+                f"{type(suggestion).__name__}"]
+    problems = [f"{name!r} is not a trainable variable; use only {', '.join(map(repr, params))}"
+                for name in suggestion if name not in params]
+    if require_all:
+        problems += [f"give a new value for {name!r}" for name in params if name not in suggestion]
+    for name, raw in suggestion.items():
+        if name in params:
+            try:
+                checked(params[name], raw)
+            except InvalidUpdate as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def values_of(params: Mapping[str, Parameter], suggestion: Mapping[str, Any]) -> dict[Parameter, Any]:
+    """Suggestion by parameter, coerced where possible (apply() reports what still fails)."""
+    out: dict[Parameter, Any] = {}
+    for name, raw in suggestion.items():
+        p = params.get(name)
+        if p is None:
+            continue
+        try:
+            out[p] = coerce(p, raw)
+        except InvalidUpdate:
+            out[p] = raw
+    return out
