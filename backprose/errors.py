@@ -232,3 +232,57 @@ class TemplateNotFound(BackproseError, LookupError):
             f"no prompt template named {name!r}; the optimizer's templates are {', '.join(known)}. "
             "Name your override file or dict key after one of them."
         )
+
+
+# --- training, data and CLI ------------------------------------------------------------------------------
+
+
+class TrainingError(BackproseError):
+    """Base class for mistakes in setting up a training run; the CLI prints the message and exits with 2."""
+
+
+class DatasetError(TrainingError, ValueError):
+    """A dataset file is missing or a record is malformed; `.path` and `.line` say where (line 0: the file)."""
+
+    def __init__(self, path: str, line: int, problem: str, fix: str):
+        self.path, self.line, self.problem = path, line, problem
+        where = f"{path}, line {line}" if line else path
+        super().__init__(f"bad dataset {where}: {problem}. Fix: {fix}.")
+
+
+class ProgramNotFound(TrainingError):
+    """`path.py:object` names a file that does not exist, does not import, or lacks the object."""
+
+    def __init__(self, spec: str, problem: str, fix: str):
+        self.spec = spec
+        super().__init__(f"cannot load program {spec!r}: {problem}. Fix: {fix}.")
+
+
+class UnknownMetric(TrainingError, KeyError):
+    """A metric name that is not registered."""
+
+    def __init__(self, name: str, known: list[str]):
+        self.name = name
+        super().__init__(f"unknown metric {name!r}. Use one of {', '.join(known)}, or pass a function "
+                         "`guide(output, example) -> score or (score, feedback)`.")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownOptimizer(TrainingError, KeyError):
+    """An optimizer or search strategy name that is not registered."""
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        super().__init__(f"unknown {kind} {name!r}. Use one of {', '.join(known) or '(none installed)'}.")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class CheckpointError(TrainingError):
+    """A run folder cannot be resumed: no checkpoint, a damaged one, or one from a different program."""
+
+    def __init__(self, run_dir: str, problem: str, fix: str):
+        self.run_dir = run_dir
+        super().__init__(f"cannot resume {run_dir}: {problem}. Fix: {fix}.")
