@@ -123,14 +123,16 @@ class Layout:
         self.labels = labels([*extra, *sub])
         dist = _distances(self.params, sub)
         far = max(dist.values(), default=0) + 1
+        for node in sub:  # an input sits one step before the nearest node that reads it
+            d = dist.get(id(node), far) + 1
+            for parent in node.inputs:
+                if id(parent) not in in_sub and d < dist.get(id(parent), far + 1):
+                    dist[id(parent)] = d
         out_ids = {id(o) for o in self.outputs}
         param_ids = {id(p) for p in self.params}
         self.entries: list[Entry] = []
         for i, node in enumerate([*extra, *sub]):
-            d = dist.get(id(node))
-            if d is None:  # an input: one step before the nearest node that reads it
-                d = min((dist.get(id(c), far) for c in sub if any(p is node for p in c.inputs)), default=far)
-                d += 1
+            d = dist.get(id(node), far + 1)
             role = ("variable" if id(node) in param_ids else "output" if id(node) in out_ids
                     else "other" if isinstance(node, Message) and id(node) in in_sub else "input")
             self.entries.append(Entry(node, self.labels[node], d, self._code(node), role, i))
