@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from backprose.context import _tracing, recording_reads, scope
+from backprose.context import _reads, _tracing, recording_reads, scope
 from backprose.errors import ExecutionError
 from backprose.nodes.apply import make_message, raise_error, unique_nodes
 from backprose.nodes.code import CodeParameter
@@ -110,23 +110,29 @@ class Bundle:
     def call(self, instance: Any, args: tuple, kwargs: dict) -> Any:
         if self.is_async:
             return self._acall(instance, args, kwargs)
-        code = self.code_of(instance)
-        full_args = (instance, *args) if instance is not None else args
-        if self.traceable and _tracing.get():
-            return self._traced_body(full_args, kwargs)
         tracing = _tracing.get()
-        inputs = self._inputs(full_args, kwargs)
-        with recording_reads() as reads:
-            try:
-                if code is not None and code.origin != "user":
-                    result = self._run_optimized(code, instance, args, kwargs, inputs)
-                else:
-                    result = self.fn(*_raw_args(full_args), **_raw_kwargs(kwargs))
-            except Exception as exc:
-                if not tracing:
-                    raise
-                raise_error(exc, self.op, self._parents(inputs, reads, code), self.fn.__code__)
-        return self._wrap(result, inputs, reads, code)
+        full_args = (instance, *args) if instance is not None else args
+        if self.traceable and tracing:
+            return self._traced_body(full_args, kwargs)
+        code = self.code_of(instance) if self.trainable else None
+        inputs = self._inputs(full_args, kwargs) if tracing else ()
+        # The body runs untraced while recording the nodes it reads (inlined: this is the hot path).
+        reads: list = []
+        reads_token, tracing_token = _reads.set(reads), _tracing.set(False)
+        try:
+            if code is not None and code.origin != "user":
+                result = self._run_optimized(code, instance, args, kwargs, inputs)
+            else:
+                result = self.fn(*_raw_args(full_args), **_raw_kwargs(kwargs)) if kwargs else \
+                    self.fn(*_raw_args(full_args))
+        except Exception as exc:
+            if not tracing:
+                raise
+            raise_error(exc, self.op, self._parents(inputs, reads, code), self.fn.__code__)
+        finally:
+            _tracing.reset(tracing_token)
+            _reads.reset(reads_token)
+        return self._wrap(result, inputs, reads, code, tracing)
 
     async def _acall(self, instance: Any, args: tuple, kwargs: dict) -> Any:
         code = self.code_of(instance)
@@ -147,7 +153,7 @@ class Bundle:
                 if not tracing:
                     raise
                 raise_error(exc, self.op, self._parents(inputs, reads, code), self.fn.__code__)
-        return self._wrap(result, inputs, reads, code)
+        return self._wrap(result, inputs, reads, code, tracing)
 
     def _traced_body(self, full_args: tuple, kwargs: dict) -> Any:
         inputs = self._inputs(full_args, kwargs)
@@ -165,11 +171,12 @@ class Bundle:
             return result
         return make_message(result, self.op, inputs)
 
-    def _wrap(self, result: Any, inputs: tuple[Node, ...], reads: list, code: CodeParameter | None) -> Node:
+    def _wrap(self, result: Any, inputs: tuple[Node, ...], reads: list, code: CodeParameter | None,
+              tracing: bool) -> Node:
         if isinstance(result, Node):
             reads.append(result)
             result = result._value
-        if not _tracing.get():
+        if not tracing:
             return Node(result, name=self.op.name)
         return make_message(result, self.op, self._parents(inputs, reads, code))
 
@@ -182,31 +189,24 @@ class Bundle:
 
     # --- arguments -----------------------------------------------------------------------------------
     def _inputs(self, full_args: tuple, kwargs: dict) -> tuple[Node, ...]:
-        """Node arguments, plus nodes inside list/tuple/dict arguments; `self` is not an input."""
-        start = 1 if self._is_method else 0
+        """Node arguments, nodes inside list/tuple/dict arguments, and plain arguments as named constants.
+
+        `self` is not an input: the nodes a method reads from it are recorded as reads instead.
+        """
+        names = self._arg_names
         found: list[Node] = []
-        for value in (*full_args[start:], *kwargs.values()):
+        items = [(names[i] if i < len(names) else f"arg{i}", v) for i, v in enumerate(full_args)]
+        if self._is_method:
+            items = items[1:]
+        for name, value in (*items, *kwargs.items()) if kwargs else items:
             if isinstance(value, Node):
                 found.append(value)
-            elif isinstance(value, list | tuple):
-                found.extend(v for v in value if isinstance(v, Node))
-            elif isinstance(value, dict):
-                found.extend(v for v in value.values() if isinstance(v, Node))
-        if not _tracing.get():
-            return ()
-        constants = self._constants(full_args[start:], kwargs, start)
-        return unique_nodes((*found, *constants)) if constants else unique_nodes(found)
-
-    def _constants(self, args: tuple, kwargs: dict, start: int) -> list[Node]:
-        names = self._arg_names[start:]
-        out = []
-        for i, value in enumerate(args):
-            if not isinstance(value, Node | list | tuple | dict) or _is_plain_container(value):
-                out.append(Node(value, name=names[i] if i < len(names) else f"arg{i}"))
-        for key, value in kwargs.items():
-            if not isinstance(value, Node | list | tuple | dict) or _is_plain_container(value):
-                out.append(Node(value, name=key))
-        return out
+            elif isinstance(value, list | tuple | dict) and not _is_plain_container(value):
+                found.extend(v for v in (value.values() if isinstance(value, dict) else value)
+                             if isinstance(v, Node))
+            else:
+                found.append(Node(value, name=name))
+        return unique_nodes(found) if len(found) > 1 else tuple(found)
 
     def _as_nodes(self, full_args: tuple) -> list[Any]:
         start = 1 if self._is_method else 0
@@ -285,7 +285,8 @@ def _unwrap(value: Any) -> Any:
 
 
 def _raw_args(args: tuple) -> list[Any]:
-    return [_unwrap(a) for a in args]
+    return [a._value if isinstance(a, Node) else _unwrap(a) if isinstance(a, list | tuple | dict) else a
+            for a in args]
 
 
 def _raw_kwargs(kwargs: dict) -> dict[str, Any]:
