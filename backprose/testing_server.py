@@ -34,6 +34,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would add ~40 ms
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
@@ -53,7 +54,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         fake = self.server.fake
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/").endswith("/_stats"):
+            self._json(200, fake.stats())
+        elif self.path.rstrip("/").endswith("/models"):
             self._json(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in fake.models]})
         else:
@@ -63,6 +66,10 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path.rstrip("/").endswith("/_stats/reset"):
+            fake.reset_stats()
+            self._json(200, fake.stats())
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
@@ -209,6 +216,18 @@ class FakeOpenAIServer:
         with self._cond:
             return len(self.requests)
 
+    def stats(self) -> dict[str, int]:
+        """Counters, also served at GET /v1/_stats for a server running in another process."""
+        with self._cond:
+            return {"calls": len(self.requests), "in_flight": self.in_flight, "max_in_flight": self.max_in_flight}
+
+    def reset_stats(self) -> None:
+        """Forget recorded requests and the in-flight peak (also POST /v1/_stats/reset)."""
+        with self._cond:
+            self.requests.clear()
+            self.responded.clear()
+            self.max_in_flight = self.in_flight
+
     def add_faults(self, *faults: Fault) -> None:
         with self._cond:
             self._faults.extend(_parse_fault(f) for f in faults)
@@ -224,8 +243,8 @@ class FakeOpenAIServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def start(self) -> FakeOpenAIServer:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+    def start(self, port: int = 0) -> FakeOpenAIServer:
+        self._httpd = _Server(("127.0.0.1", port), _Handler)
         self._httpd.fake = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True, name="fake-openai")
         self._thread.start()
@@ -242,3 +261,26 @@ class FakeOpenAIServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake server in its own process: prints its base URL on the first line, then serves."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="fake OpenAI-compatible server on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--model", action="append", default=None)
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(latency=args.latency, models=args.model or ["fake-model"]).start(args.port)
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

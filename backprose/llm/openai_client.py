@@ -160,8 +160,14 @@ class OpenAI(ClientBase):
         with self._lock:
             parts = self._per_loop.get(loop)
             if parts is None:
+                # Our own http client: the default one closes itself on garbage collection by
+                # scheduling on whatever loop is running then, which fails once its own loop is closed.
                 client = openai.AsyncOpenAI(
-                    api_key=self._key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+                    api_key=self._key,
+                    base_url=self.base_url,
+                    timeout=self.timeout,
+                    max_retries=0,
+                    http_client=openai.DefaultAsyncHttpxClient(timeout=self.timeout),
                 )
                 parts = (client, asyncio.Semaphore(self.max_concurrency))
                 self._per_loop[loop] = parts
