@@ -1,0 +1,100 @@
+"""The moves a strategy makes during a step, bound to one trainer: score, reflect, apply.
+
+Scores are memoized per (state, example) in the run's journal; reflect runs traced rollouts and carries
+the guide's feedback backward before asking the optimizer; apply turns a proposal into a full state and
+reverts the module, so nothing here leaves the program changed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from backprose.data.dataset import Example
+from backprose.optimizers.base import Proposal
+from backprose.trace.backward import backward
+from backprose.train.checkpoint import state_key
+from backprose.train.rollout import evaluate, rollouts
+from backprose.train.strategies.base import Candidate, State
+
+if TYPE_CHECKING:
+    from backprose.train.trainer import Trainer
+
+
+class Moves:
+    """The trainer's implementation of `StepContext` for one step."""
+
+    def __init__(self, trainer: Trainer, batch: Sequence[Example], rng: random.Random, current: State) -> None:
+        self.trainer = trainer
+        self.batch = batch
+        self.rng = rng
+        self.current = current
+        self.current_key = state_key(current)
+        self.proposals = 0
+
+    def key(self, state: State) -> str:
+        return state_key(state)
+
+    def _load(self, state: State) -> None:
+        self.trainer.module.load_state_dict(state)
+
+    def scores(self, state: State, examples: Sequence[Example]) -> list[float]:
+        t = self.trainer
+        key = state_key(state)
+        missing = [ex for ex in examples if t.journal.get(key, ex.id) is None]
+        if missing:
+            before = t.module.state_dict()
+            self._load(state)
+            try:
+                judged = evaluate(t.module, missing, t.guide, executor=t.executor, concurrency=t.workers)
+            finally:
+                self._load(before)
+            for ex, j in zip(missing, judged, strict=True):
+                t.journal.put(key, ex.id, float(j.score), j.feedback, "")
+            t.events.emit("evaluate", state=key, examples=[ex.id for ex in missing],
+                          scores=[j.score for j in judged])
+        return [t.journal.get(key, ex.id)[0] for ex in examples]  # type: ignore[index]
+
+    def reflect(self, state: State, n: int) -> list[Proposal]:
+        t = self.trainer
+        key = state_key(state)
+        before = t.module.state_dict()
+        self._load(state)
+        try:
+            results = rollouts(t.module, self.batch, t.guide, concurrency=t.workers)
+            for r in results:
+                t.journal.put(key, r.example.id, r.score, r.feedback, r.text)
+            t.events.emit("rollouts", state=key, rollouts=[r.as_dict() for r in results])
+            if t.graph_outputs is None:
+                t.graph_outputs = [r.output for r in results if r.output is not None][:1]
+            traced = [r for r in results if r.output is not None]
+            if not traced:
+                return []
+            texts = [t.feedback_text(r) for r in traced]
+            backward([r.output for r in traced], texts)  # type: ignore[misc]
+            proposals = t.optimizer.propose(n)
+            self.proposals += len(proposals)
+            return proposals
+        finally:
+            t.optimizer.zero_feedback()
+            t.module.zero_feedback()
+            self._load(before)
+
+    def apply(self, state: State, proposal: Proposal) -> Candidate | None:
+        t = self.trainer
+        before = t.module.state_dict()
+        self._load(state)
+        try:
+            update = t.optimizer.apply(proposal)
+            if not update.accepted:
+                t.events.emit("refused", parent=state_key(state), update=update.as_dict())
+                return None
+            new = t.module.state_dict()
+            update.revert()
+        finally:
+            self._load(before)
+        return Candidate(new, state_key(new), state_key(state), update)
+
+    def describe(self) -> dict[str, Any]:
+        return {"batch": [ex.id for ex in self.batch], "proposals": self.proposals}

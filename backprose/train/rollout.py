@@ -1,0 +1,94 @@
+"""Rollouts: run the program on examples concurrently and judge each output.
+
+`rollouts` keeps the traced outputs (for backward) and runs in threads of this process, each in a copy of
+the caller's context so the configured model and usage trackers follow. `evaluate` only needs scores, so
+it takes any `concurrent.futures.Executor`: a thread pool here, or Dask's `Client.get_executor()` to fan
+the examples out over many machines.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from backprose.context import no_trace
+from backprose.data.dataset import Example
+from backprose.errors import ExecutionError
+from backprose.nodes.node import Node
+from backprose.train.guides import Judgement, as_guide
+
+
+@dataclass
+class Rollout:
+    """One example's run: the output node (None if the program returned a plain value) and its judgement."""
+
+    example: Example
+    output: Node | None
+    text: str
+    score: float
+    feedback: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"example": self.example.id, "output": self.text, "score": self.score, "feedback": self.feedback}
+
+
+def run_one(program: Callable[[Any], Any], example: Example, guide: Callable[[Any, Example], Any]) -> Rollout:
+    """Run and judge one example. A traced op that raised becomes the output (its ErrorNode), scored 0."""
+    judge = as_guide(guide)
+    try:
+        out = program(example.input)
+    except ExecutionError as exc:
+        node = exc.node
+        return Rollout(example, node, str(node.value), 0.0,
+                       f"The program failed: {node.value}. Change it so this input runs without error.")
+    judgement = judge(out, example)
+    value = out.value if isinstance(out, Node) else out
+    return Rollout(example, out if isinstance(out, Node) else None, "" if value is None else str(value),
+                   float(judgement.score), judgement.feedback)
+
+
+def default_workers(llm: Any = None, concurrency: int | None = None) -> int:
+    """Threads to use: `concurrency` if given, else the client's in-flight limit, else 8."""
+    if concurrency:
+        return max(1, int(concurrency))
+    limit = getattr(llm, "max_concurrency", None)
+    return max(1, int(limit)) if limit else 8
+
+
+def rollouts(program: Callable[[Any], Any], examples: Sequence[Example], guide: Callable[[Any, Example], Any],
+             *, concurrency: int = 8) -> list[Rollout]:
+    """Traced rollouts of every example, concurrently, in the order of `examples`."""
+    if concurrency <= 1 or len(examples) <= 1:
+        return [run_one(program, ex, guide) for ex in examples]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(examples))) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, run_one, program, ex, guide) for ex in examples]
+        return [f.result() for f in futures]
+
+
+def score_one(program: Callable[[Any], Any], example: Example, guide: Callable[[Any, Example], Any]) -> Judgement:
+    """Untraced run and judgement of one example; a plain function so any executor can ship it."""
+    with no_trace():
+        try:
+            out = program(example.input)
+        except ExecutionError as exc:
+            return Judgement(0.0, f"The program failed: {exc}")
+        except Exception as exc:  # untraced ops raise the original error
+            return Judgement(0.0, f"The program failed: {type(exc).__name__}: {exc}")
+        return as_guide(guide)(out, example)
+
+
+def evaluate(program: Callable[[Any], Any], examples: Sequence[Example], guide: Callable[[Any, Example], Any],
+             *, executor: Executor | None = None, concurrency: int = 8) -> list[Judgement]:
+    """Judgements of every example, in order. With `executor`, each example is one submitted task."""
+    if executor is None:
+        if concurrency <= 1 or len(examples) <= 1:
+            return [score_one(program, ex, guide) for ex in examples]
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(examples))) as pool:
+            futures = [pool.submit(contextvars.copy_context().run, score_one, program, ex, guide)
+                       for ex in examples]
+            return [f.result() for f in futures]
+    futures = [executor.submit(score_one, program, ex, guide) for ex in examples]
+    return [f.result() for f in futures]

@@ -1,0 +1,99 @@
+"""One interface for searching over candidate updates.
+
+Each step the trainer hands a strategy a `StepContext` (the minibatch and the moves it may make) and gets
+back at most one `Candidate`: a full module state the strategy thinks is better than the current one. The
+trainer then gates it (better on the minibatch, not worse on validation) and tells the strategy what
+happened through `observe`. Strategies keep their own pool of states (beam, bandit arms, Pareto front),
+saved in checkpoints via `state_dict`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from backprose.data.dataset import Example
+from backprose.optimizers.base import Proposal, Update
+
+State = dict[str, Any]
+
+
+@dataclass
+class Candidate:
+    """A module state proposed by a strategy, with the update that produced it from `parent`."""
+
+    state: State
+    key: str
+    parent: str
+    update: Update | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class StepContext(Protocol):
+    """What a strategy may do during one step (implemented by the trainer)."""
+
+    batch: Sequence[Example]
+    rng: random.Random
+    current: State
+    current_key: str
+
+    def key(self, state: State) -> str:
+        """The stable identity of a state."""
+        ...
+
+    def scores(self, state: State, examples: Sequence[Example]) -> list[float]:
+        """Per-example scores of `state` (memoized: a state is never re-run on an example)."""
+        ...
+
+    def reflect(self, state: State, n: int) -> list[Proposal]:
+        """Run `state` on the minibatch with tracing, backward the guide's feedback, ask for `n` proposals."""
+        ...
+
+    def apply(self, state: State, proposal: Proposal) -> Candidate | None:
+        """The state that `proposal` makes from `state` (None when every suggestion was refused)."""
+        ...
+
+
+class Strategy:
+    """Base class: subclasses write `step`; `observe` and the state methods are optional."""
+
+    name = "strategy"
+
+    def step(self, ctx: StepContext) -> Candidate | None:
+        raise NotImplementedError
+
+    def observe(self, candidate: Candidate, accepted: bool, val_scores: list[float] | None) -> None:
+        """Called after the gate; `val_scores` is None when the candidate failed the minibatch stage."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def best_of(ctx: StepContext, candidates: list[Candidate]) -> Candidate | None:
+    """The candidate with the highest minibatch mean (first wins ties, so the choice is deterministic)."""
+    best, best_score = None, float("-inf")
+    for cand in candidates:
+        score = mean(ctx.scores(cand.state, ctx.batch))
+        cand.meta["batch_score"] = score
+        if score > best_score:
+            best, best_score = cand, score
+    return best
+
+
+def expand(ctx: StepContext, state: State, n: int) -> list[Candidate]:
+    """Reflect on `state` and turn each of the `n` proposals into a candidate (refused ones dropped)."""
+    out = []
+    for proposal in ctx.reflect(state, n):
+        cand = ctx.apply(state, proposal)
+        if cand is not None and all(cand.key != c.key for c in out):
+            out.append(cand)
+    return out

@@ -1,0 +1,237 @@
+"""`Trainer` and `train`: minibatch rollouts, backward, a search step, then validation-gated acceptance.
+
+A proposal is adopted only if it (1) scores higher than the current program on the minibatch it was made
+from and (2) does not lower the validation score; otherwise the program stays as it was. The validation
+score of the current program therefore never goes down, and a run never ends worse than it started.
+After every step the run folder gets a checkpoint, so `fit(resume=True)` continues a killed run exactly;
+with the LLM cache the replayed part of the step costs no model call.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backprose.data.dataset import Dataset, Example
+from backprose.errors import CheckpointError
+from backprose.llm.accounting import track_usage
+from backprose.module import atomic_write_json
+from backprose.train.budget import Budget, Spent
+from backprose.train.checkpoint import JOURNAL, Journal, load_checkpoint, save_checkpoint, state_key
+from backprose.train.events import EventLog
+from backprose.train.guides import as_guide
+from backprose.train.moves import Moves
+from backprose.train.progress import Progress
+from backprose.train.rollout import Rollout, default_workers
+from backprose.train.strategies import make_strategy
+from backprose.train.strategies.base import mean
+from backprose.train.strategies.pareto import Pareto
+
+
+@dataclass
+class TrainResult:
+    """What `fit` returns: scores before and after, the per-step history, spending and the stop reason."""
+
+    initial_val: float
+    final_val: float
+    history: list[dict[str, Any]]
+    spent: dict[str, Any]
+    stopped: str
+    run_dir: Path | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def improved(self) -> bool:
+        return self.final_val > self.initial_val
+
+
+class Trainer:
+    """Optimize `module` on `train`, gating each change on `val` (defaults to `train`).
+
+    `optimizer` is an Optimizer over the module's parameters, or a factory `f(parameters) -> Optimizer`.
+    `strategy` is a name in `backprose.train.strategies.STRATEGIES` or an instance. `executor` (any
+    `concurrent.futures.Executor`) scores examples; traced rollouts always use this process's threads.
+    """
+
+    def __init__(self, module: Any, train: Sequence[Any], val: Sequence[Any] | None = None,
+                 guide: Callable[..., Any] | str = "exact_match", optimizer: Any = None, *,
+                 strategy: Any = None, batch_size: int = 4, steps: int = 10, budget: Budget | None = None,
+                 concurrency: int | None = None, executor: Executor | None = None,
+                 run_dir: str | Path | None = None, seed: int = 0, progress: bool = False,
+                 llm: Any = None, config: dict[str, Any] | None = None) -> None:
+        self.module = module
+        self.train = train if isinstance(train, Dataset) else Dataset(train, "train")
+        self.val = self.train if val is None else (val if isinstance(val, Dataset) else Dataset(val, "val"))
+        self.guide = as_guide(guide)
+        self.optimizer = optimizer(module.parameters()) if callable(optimizer) and not hasattr(
+            optimizer, "propose") else optimizer
+        if self.optimizer is None:
+            raise ValueError("pass optimizer=, e.g. OptoPrime(module.parameters()) or a factory like OptoPrime")
+        self.strategy = make_strategy(strategy)
+        self.batch_size = batch_size
+        self.budget = budget or Budget()
+        if self.budget.steps is None:
+            self.budget.steps = steps
+        self.workers = default_workers(llm or getattr(self.optimizer, "_llm", None), concurrency)
+        self.executor = executor
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.seed = seed
+        self.progress = progress
+        self.config = dict(config or {})
+        self.events = EventLog(self.run_dir / "events.jsonl" if self.run_dir else None)
+        self.journal = Journal(self.run_dir / JOURNAL if self.run_dir else None)
+        self.graph_outputs: list[Any] | None = None
+        self.history: list[dict[str, Any]] = []
+
+    def feedback_text(self, rollout: Rollout) -> str:
+        """The text sent backward from one judged output."""
+        return f"Score {rollout.score:g} on input {str(rollout.example.input)[:300]!r}. {rollout.feedback}"
+
+    # --- the loop -----------------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> TrainResult:
+        rng = random.Random(self.seed)
+        spent, start_step, stale = Spent(), 0, 0
+        if resume and self.run_dir is not None and (self.run_dir / "checkpoint.json").exists():
+            ck = load_checkpoint(self.run_dir)
+            self._restore(ck, rng)
+            spent, start_step, stale = Spent(**ck["spent"]), ck["step"], ck["stale"]
+            current, initial_val = ck["current"], ck["initial_val"]
+            self.events.truncate(ck["events_offset"])
+            self.events.emit("resume", step=start_step)
+        else:
+            if self.run_dir is not None:
+                if (self.run_dir / "checkpoint.json").exists():
+                    raise CheckpointError(str(self.run_dir), "it already holds a run",
+                                          "resume it (resume=True / `backprose resume`) or pick a new folder")
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(self.run_dir / "config.json", self.config)
+            current, initial_val = self.module.state_dict(), None
+        clock = time.monotonic()
+        bar = Progress(self.budget.steps or 0, enabled=self.progress, initial=start_step)
+        with track_usage() as usage:
+            moves = Moves(self, [], rng, current)
+            val_scores = moves.scores(current, list(self.val))
+            current_val = mean(val_scores)
+            if initial_val is None:
+                initial_val = current_val
+                self.events.emit("start", val=current_val, train_size=len(self.train), val_size=len(self.val),
+                                 state=state_key(current), parameters=current, strategy=self.strategy.name)
+            if isinstance(self.strategy, Pareto) and not self.strategy.pool:
+                self.strategy.seed(state_key(current), current, val_scores)
+            stopped = ""
+            step = start_step
+            while True:
+                total = spent.plus(usage.as_dict(), time.monotonic() - clock)
+                total.steps = step
+                why = self.budget.exhausted(total, stale)
+                if why:
+                    stopped = why
+                    break
+                batch = rng.sample(list(self.train), min(self.batch_size, len(self.train)))
+                record, current, current_val = self._step(step, batch, rng, current, current_val)
+                stale = 0 if record["improved"] else stale + 1
+                step += 1
+                total = spent.plus(usage.as_dict(), time.monotonic() - clock)
+                total.steps = step
+                record["spent"] = total.as_dict()
+                self.history.append(record)
+                self.events.emit("step", **record)
+                self._checkpoint(step, rng, current, current_val, initial_val, total, stale)
+                bar.update(record, total)
+            final = spent.plus(usage.as_dict(), time.monotonic() - clock)
+            final.steps = step
+        bar.close()
+        self.module.load_state_dict(current)
+        self.events.emit("end", stopped=stopped, initial_val=initial_val, final_val=current_val,
+                         spent=final.as_dict(), parameters=current)
+        if self.run_dir is not None:
+            atomic_write_json(self.run_dir / "best.json", current)
+            self._save_graph()
+        return TrainResult(initial_val, current_val, list(self.history), final.as_dict(), stopped,
+                           self.run_dir, current)
+
+    def _step(self, step: int, batch: list[Example], rng: random.Random, current: dict[str, Any],
+              current_val: float) -> tuple[dict[str, Any], dict[str, Any], float]:
+        moves = Moves(self, batch, rng, current)
+        cand = self.strategy.step(moves)
+        record: dict[str, Any] = {"step": step, **moves.describe(), "val_before": current_val,
+                                  "accepted": False, "improved": False}
+        before = mean(moves.scores(current, batch))
+        record["batch_before"] = before
+        if cand is None or cand.key == moves.current_key:
+            record.update(reason="no usable proposal", batch_after=before, val_after=current_val)
+            return record, current, current_val
+        after = mean(moves.scores(cand.state, batch))
+        record.update(candidate=cand.key, parent=cand.parent, batch_after=after,
+                      update=cand.update.as_dict() if cand.update else None)
+        val_scores = None
+        if after <= before:
+            record.update(reason=f"not better on the minibatch ({after:.3f} <= {before:.3f})", val_after=None)
+        else:
+            val_scores = moves.scores(cand.state, list(self.val))
+            val = mean(val_scores)
+            record["val_after"] = val
+            if val < current_val:
+                record["reason"] = f"lowers the validation score ({val:.3f} < {current_val:.3f})"
+            else:
+                record.update(accepted=True, improved=val > current_val, reason="accepted")
+                current, current_val = cand.state, val
+        self.strategy.observe(cand, record["accepted"], val_scores)
+        self.events.emit("accept" if record["accepted"] else "reject", step=step, candidate=cand.key,
+                         reason=record["reason"])
+        return record, current, current_val
+
+    # --- checkpoints --------------------------------------------------------------------------------------
+    def _checkpoint(self, step: int, rng: random.Random, current: dict[str, Any], current_val: float,
+                    initial_val: float, spent: Spent, stale: int) -> None:
+        if self.run_dir is None:
+            return
+        version, internal, gauss = rng.getstate()
+        save_checkpoint(self.run_dir, {
+            "step": step, "current": current, "current_val": current_val, "initial_val": initial_val,
+            "optimizer": self.optimizer.state_dict(), "strategy": self.strategy.state_dict(),
+            "rng": [version, list(internal), gauss], "spent": spent.as_dict(), "stale": stale,
+            "history": self.history, "events_offset": self.events.offset(),
+        })
+
+    def _restore(self, ck: dict[str, Any], rng: random.Random) -> None:
+        try:
+            version, internal, gauss = ck["rng"]
+            rng.setstate((version, tuple(internal), gauss))
+            self.module.load_state_dict(ck["current"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+            self.strategy.load_state_dict(ck["strategy"])
+            self.history = list(ck["history"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CheckpointError(str(self.run_dir), f"the checkpoint does not fit this program ({exc})",
+                                  "resume with the same program, optimizer and strategy that started the run") from None
+
+    def _save_graph(self) -> None:
+        if not self.graph_outputs or self.run_dir is None:
+            return
+        try:
+            from backprose.trace.export import to_networkx, to_svg
+
+            (self.run_dir / "graph.svg").write_text(to_svg(to_networkx(self.graph_outputs)), encoding="utf-8")
+        except Exception as exc:  # a picture is a nicety; never fail a finished run over it
+            self.events.emit("warning", message=f"could not draw the graph: {exc}")
+
+
+def train(module: Any, train: Sequence[Any], val: Sequence[Any] | None = None,
+          guide: Callable[..., Any] | str = "exact_match", optimizer: Any = None, *, resume: bool = False,
+          **options: Any) -> TrainResult:
+    """Build a `Trainer` and run it; the module ends holding the best validated parameters."""
+    return Trainer(module, train, val, guide, optimizer, **options).fit(resume=resume)
+
+
+def read_config(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise CheckpointError(str(run_dir), "it has no config.json", "pass the --out folder of a run")
+    return json.loads(path.read_text(encoding="utf-8"))
