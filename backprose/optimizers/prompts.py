@@ -55,5 +55,5 @@ class Templates:
             raise TemplateNotFound(unknown[0], known)
         self.env = _environment(jinja2.ChoiceLoader([first, jinja2.FileSystemLoader(BUILTIN)]))
 
-    def render(self, name: str, **variables: Any) -> str:
-        return self.env.get_template(name).render(**variables).strip()
+    def render(self, template: str, /, **variables: Any) -> str:
+        return self.env.get_template(template).render(**variables).strip()
