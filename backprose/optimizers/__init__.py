@@ -1,5 +1,9 @@
 """Optimizers turn the feedback on parameters into new values."""
 
 from backprose.optimizers.base import Change, Optimizer, Proposal, Update
+from backprose.optimizers.gradients import TextualGradients
+from backprose.optimizers.opro import OPRO
+from backprose.optimizers.optoprime import OptoPrime
+from backprose.optimizers.textgrad import TextGrad
 
-__all__ = ["Change", "Optimizer", "Proposal", "Update"]
+__all__ = ["OPRO", "Change", "OptoPrime", "Optimizer", "Proposal", "TextGrad", "TextualGradients", "Update"]

@@ -1,0 +1,166 @@
+"""OPRO: optimization by prompting. The model sees past values with their scores (best last) and proposes
+values that should score higher. The history is bounded: when full, the lowest-scored entry goes.
+
+Scores come from `step(score=...)` / `observe(score)`, or from the feedback text ('score: 0.7').
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from backprose.errors import ReplyFormatError
+from backprose.llm.accounting import track_usage
+from backprose.llm.base import estimate_tokens, messages_tokens
+from backprose.nodes.parameter import Parameter
+from backprose.optimizers.base import Optimizer, Proposal
+from backprose.optimizers.optoprime import collect_feedback
+from backprose.optimizers.problem import show
+from backprose.optimizers.prompts import Templates
+from backprose.optimizers.reduce import default_score
+from backprose.optimizers.replies import aask_json, ask_json, check_values, reserve_tokens, values_of
+from backprose.optimizers.sampling import candidate_options
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"reasoning": {"type": "string"}, "suggestion": {"type": "object"}},
+    "required": ["reasoning", "suggestion"],
+}
+ENTRY_CHARS = 600
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def _unscored(entry: Mapping[str, Any]) -> float:
+    return float("-inf") if entry["score"] is None else entry["score"]
+
+
+class OPRO(Optimizer):
+    """Propose new values from a scored history of past values (`history_size` entries, best last)."""
+
+    def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
+                 history_size: int = 20, budget: int = 4000, temperature: float = 0.0, max_tokens: int = 1024,
+                 task: str = "", templates: Any = None, **defaults: Any) -> None:
+        super().__init__(parameters, llm, **defaults)
+        self.templates = Templates(templates)
+        self.history_size = history_size
+        self.budget = budget
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.task = task
+        self.history: list[dict[str, Any]] = []
+        self._reserve = reserve_tokens(SCHEMA, self.templates)
+
+    def trainable(self) -> list[Parameter]:
+        return [p for p in self.parameters if p.trainable]
+
+    # --- the scored history -------------------------------------------------------------------------------
+    def observe(self, score: float | None = None, feedback: str = "") -> dict[str, Any]:
+        """Record the current values with their score (or the score read from the parameters' feedback)."""
+        params = self.trainable()
+        if not feedback:
+            _, pairs = collect_feedback(params)
+            feedback = " | ".join(text for _, text in pairs)
+        if score is None and feedback:
+            score = default_score(feedback)
+        entry = {"values": {p.name: _plain(p._value) for p in params}, "score": score,
+                 "feedback": feedback}
+        self.history = [e for e in self.history if e["values"] != entry["values"]] + [entry]
+        self.history.sort(key=_unscored)  # stable: equal scores keep their age order
+        while len(self.history) > self.history_size:
+            self.history.pop(0)
+        return entry
+
+    # --- the prompt ---------------------------------------------------------------------------------------
+    def messages(self) -> tuple[list[dict[str, str]], dict[str, Parameter]]:
+        params = self.trainable()
+        names = {p.name: p for p in params}
+        system = self.templates.render("opro_system.j2")
+        variables = [{"name": p.name, "type": p.value_type, "description": p.description or "",
+                      "constraint": p.constraint or "", "bounds": list(p.bounds) if p.bounds else None,
+                      "value": show(p._value, 2000)} for p in params]
+        entries = [{"values": json.dumps(e["values"], ensure_ascii=False), "score": e["score"],
+                    "feedback": e["feedback"]} for e in self.history]
+        entries = [{**e, "values": show(e["values"], ENTRY_CHARS), "feedback": show(e["feedback"], 300)}
+                   for e in entries]
+        limit = self.budget - self._reserve - estimate_tokens(system) - 16
+        while True:
+            user = self.templates.render("opro_user.j2", task=self.task, variables=variables, history=entries)
+            if messages_tokens([{"content": user}]) <= limit or not entries:
+                break
+            entries = entries[1:]  # the lowest-scored entry goes first
+        if messages_tokens([{"content": user}]) > limit:
+            user = user[: max(limit * 4 - 80, 0)] + "\n[cut to fit the budget]"
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}], names
+
+    # --- proposing ----------------------------------------------------------------------------------------
+    def _checker(self, names: dict[str, Parameter]) -> Any:
+        def checker(value: Any) -> list[str]:
+            return check_values(names, value.get("suggestion") if isinstance(value, dict) else None)
+        return checker
+
+    def _prepare(self, options: dict[str, Any]) -> tuple[list[dict[str, str]], dict[str, Parameter]] | None:
+        score = options.pop("score", None)
+        if not self.trainable():
+            return None
+        if score is not None or any(p.feedback for p in self.trainable()):
+            self.observe(score)
+        return self.messages()
+
+    @staticmethod
+    def _result(reply: Any, names: dict[str, Parameter], usage: Any, i: int) -> Proposal:
+        return Proposal(values_of(names, reply["suggestion"]), str(reply.get("reasoning", "")), usage.as_dict(),
+                        {"candidate": i})
+
+    @staticmethod
+    def _failed(err: ReplyFormatError, usage: Any, i: int) -> Proposal:
+        return Proposal({}, f"the model's reply was unusable: {'; '.join(err.problems)}", usage.as_dict(),
+                        {"candidate": i, "problems": err.problems, "raw": err.raw})
+
+    def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
+        """`n` candidates; pass `score=` to record the current values' score first."""
+        prepared = self._prepare(options)
+        if prepared is None:
+            return []
+        messages, names = prepared
+        proposals = []
+        for i in range(n):
+            opts = candidate_options(i, n, {"max_tokens": self.max_tokens, **options}, self.temperature)
+            with track_usage() as usage:
+                try:
+                    reply = ask_json(self.llm, messages, SCHEMA, self._checker(names), self.templates, self.log,
+                                     **opts)
+                except ReplyFormatError as err:
+                    proposals.append(self._failed(err, usage, i))
+                    continue
+            proposals.append(self._result(reply, names, usage, i))
+        return proposals
+
+    async def apropose(self, n: int = 1, **options: Any) -> list[Proposal]:
+        prepared = self._prepare(options)
+        if prepared is None:
+            return []
+        messages, names = prepared
+
+        async def one(i: int) -> Proposal:
+            opts = candidate_options(i, n, {"max_tokens": self.max_tokens, **options}, self.temperature)
+            with track_usage() as usage:
+                try:
+                    reply = await aask_json(self.llm, messages, SCHEMA, self._checker(names), self.templates,
+                                            self.log, **opts)
+                except ReplyFormatError as err:
+                    return self._failed(err, usage, i)
+            return self._result(reply, names, usage, i)
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+    # --- state --------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "history": [dict(e) for e in self.history]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.history = [dict(e) for e in state.get("history", [])]
