@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from backprose.errors import InvalidUpdate, ReplyFormatError
-from backprose.llm.base import estimate_tokens
+from backprose.llm.base import estimate_tokens, normalize_messages
 from backprose.llm.structured import check, render, response_format
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.prompts import Templates
@@ -67,10 +67,10 @@ def _retry(asked: list[dict[str, Any]], reply: str, problems: list[str], templat
     return [*asked, {"role": "assistant", "content": shown}, {"role": "user", "content": note}]
 
 
-def ask_json(llm: Any, messages: list[dict[str, Any]], schema: Mapping[str, Any] | None, checker: Checker,
+def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
              templates: Templates, log: list[dict[str, Any]] | None = None, **options: Any) -> Any:
     """The parsed reply once it passes `checker`; at most two calls; ReplyFormatError otherwise."""
-    asked = _with_instructions(messages, schema)
+    asked = _with_instructions(normalize_messages(messages), schema)
     request = asked
     for attempt in range(2):
         text = llm.complete(request, **_options(llm, schema, options)).text
@@ -84,11 +84,11 @@ def ask_json(llm: Any, messages: list[dict[str, Any]], schema: Mapping[str, Any]
     raise ReplyFormatError(text, problems)
 
 
-async def aask_json(llm: Any, messages: list[dict[str, Any]], schema: Mapping[str, Any] | None,
+async def aask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None,
                     checker: Checker, templates: Templates, log: list[dict[str, Any]] | None = None,
                     **options: Any) -> Any:
     """Async `ask_json`."""
-    asked = _with_instructions(messages, schema)
+    asked = _with_instructions(normalize_messages(messages), schema)
     request = asked
     for attempt in range(2):
         text = (await llm.acomplete(request, **_options(llm, schema, options))).text

@@ -1,0 +1,136 @@
+"""Reply parsing and coercion: every value type, strict parsing with one retry, nothing adopted silently."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from optimizer_graphs import numeric_graph
+
+import backprose as bp
+from backprose.errors import InvalidUpdate, ReplyFormatError
+from backprose.llm import Scripted
+from backprose.optimizers.prompts import Templates
+from backprose.optimizers.replies import ask_json, check_values, checked, strip_fence
+
+SCHEMA = {"type": "object", "properties": {"value": {}}, "required": ["value"]}
+
+
+def snippet(a, b=2):
+    return a + b
+
+
+@given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False))
+def test_numbers_within_bounds_are_accepted_and_outside_refused(x):
+    p = bp.param(0.0, name="n", bounds=(-10, 10))
+    if -10 <= x <= 10:
+        assert checked(p, x) == x
+        assert checked(p, json.dumps(x)) == pytest.approx(x)
+    else:
+        with pytest.raises(InvalidUpdate, match=r"\[-10, 10\]"):
+            checked(p, x)
+
+
+@given(st.integers(-1000, 1000))
+def test_integer_parameter_keeps_integers(k):
+    p = bp.param(1, name="k")
+    assert checked(p, k) == k and isinstance(checked(p, k), int)
+    assert checked(p, f" {k} ") == k
+    with pytest.raises(InvalidUpdate):
+        checked(p, k + 0.5)
+
+
+@given(st.text())
+def test_text_takes_strings_and_scalars_but_not_structures(s):
+    p = bp.param("start", name="t")
+    assert checked(p, s) == s
+    assert checked(p, 5) == "5"
+    with pytest.raises(InvalidUpdate, match="JSON string"):
+        checked(p, {"a": s})
+
+
+@given(st.booleans())
+def test_bool_accepts_json_bools_and_their_text(b):
+    p = bp.param(False, name="flag")
+    assert checked(p, b) is b
+    assert checked(p, str(b).lower()) is b
+    with pytest.raises(InvalidUpdate):
+        checked(p, "maybe")
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=5), st.integers() | st.text(max_size=5), max_size=4))
+def test_json_keeps_its_shape(d):
+    p = bp.param({"a": 1}, name="cfg")
+    assert checked(p, d) == d
+    assert checked(p, json.dumps(d)) == d
+    with pytest.raises(InvalidUpdate, match="dict"):
+        checked(p, [d])
+
+
+@given(st.lists(st.floats(-5, 5), min_size=1, max_size=6))
+def test_arrays_keep_shape_and_dtype(values):
+    p = bp.param(np.zeros(3), name="w")
+    if len(values) == 3:
+        out = checked(p, values)
+        assert out.shape == (3,) and out.dtype == np.float64
+        assert np.array_equal(checked(p, json.dumps(values)), out)
+    else:
+        with pytest.raises(InvalidUpdate, match="shape"):
+            checked(p, values)
+
+
+def test_code_keeps_its_signature_and_loses_fences():
+    code = bp.CodeParameter(snippet)
+    good = "```python\ndef snippet(a, b=2):\n    return a * b\n```"
+    assert checked(code, good).startswith("def snippet(a, b=2):")
+    with pytest.raises(InvalidUpdate, match="signature"):
+        checked(code, "def snippet(a):\n    return a\n")
+    with pytest.raises(InvalidUpdate, match="parse"):
+        checked(code, "def snippet(a, b=2):\n    return (a\n")
+    with pytest.raises(InvalidUpdate, match="def snippet"):
+        checked(code, "def other(a, b=2):\n    return a\n")
+    assert strip_fence("plain") == "plain"
+
+
+def test_check_values_reports_unknown_names_and_bad_values():
+    x = bp.param(1.0, name="x", bounds=(0, 2))
+    problems = check_values({"x": x}, {"x": 5, "y": 1})
+    assert any("'y' is not a trainable variable" in p for p in problems)
+    assert any("[0, 2]" in p for p in problems)
+    assert check_values({"x": x}, "x=1") == ["the suggestion must be an object mapping variable names to new "
+                                             "values, got str"]
+
+
+def _value_checker(reply):
+    return [] if isinstance(reply.get("value"), int) else ["value must be an integer"]
+
+
+def test_a_bad_reply_gets_one_retry_that_says_what_was_wrong():
+    llm = Scripted(["not json at all", '{"value": 3}'])
+    log: list = []
+    assert ask_json(llm, [{"role": "user", "content": "q"}], SCHEMA, _value_checker, Templates(), log) == {"value": 3}
+    retry = llm.prompts[1]
+    assert retry[-2] == {"role": "assistant", "content": "not json at all"}
+    assert "could not be used" in retry[-1]["content"] and "no complete JSON" in retry[-1]["content"]
+    assert [e["attempt"] for e in log] == [0, 1] and log[1]["problems"] == []
+
+
+def test_semantic_problems_are_retried_too_and_then_raise():
+    llm = Scripted(['{"value": "x"}', '{"value": "y"}', '{"value": 1}'])
+    with pytest.raises(ReplyFormatError) as info:
+        ask_json(llm, "q", SCHEMA, _value_checker, Templates())
+    assert info.value.problems == ["value must be an integer"] and info.value.raw == '{"value": "y"}'
+    assert "value must be an integer" in llm.prompts[1][-1]["content"]
+    assert llm.remaining == 1  # exactly two calls
+
+
+def test_unusable_replies_change_nothing_and_are_reported():
+    x, out = numeric_graph()
+    out.backward("too low")
+    llm = Scripted(["I think x should be 7", "x = 7"])
+    update = bp.optimizers.OptoPrime([x], llm=llm).step()
+    assert x.value == 3.0 and not update.changes
+    assert "unusable" in update.reasoning
