@@ -286,3 +286,37 @@ class CheckpointError(TrainingError):
     def __init__(self, run_dir: str, problem: str, fix: str):
         self.run_dir = run_dir
         super().__init__(f"cannot resume {run_dir}: {problem}. Fix: {fix}.")
+
+
+# --- agent networks --------------------------------------------------------------------------------------
+
+
+class NetworkError(BackproseError):
+    """Base class for agent-network failures."""
+
+
+class InvalidSpec(NetworkError, ValueError):
+    """A network spec (layers, teams, aggregations) is malformed; `.problems` lists every defect found."""
+
+    def __init__(self, problems: list[str], fix: str = "correct the spec and try again"):
+        self.problems = list(problems)
+        super().__init__(f"invalid network spec: {'; '.join(self.problems)}. Fix: {fix}.")
+
+
+class InvalidEdit(NetworkError, ValueError):
+    """A JSON-patch edit of a network spec cannot apply, or yields an invalid spec; nothing was changed."""
+
+    def __init__(self, edit: Any, problem: str):
+        self.edit = edit
+        self.problem = problem
+        super().__init__(f"refused the edit {edit!r}: {problem}. The network is unchanged; send a JSON patch "
+                         "operation (op add/remove/replace/move/copy/test with a valid /path) whose result is a "
+                         "valid spec.")
+
+
+class NetworkNotBuilt(NetworkError):
+    """The network has no layers yet."""
+
+    def __init__(self) -> None:
+        super().__init__("the agent network has no layers. Build one with AgentNetwork.build(task, llm=...), pass "
+                         "a spec to AgentNetwork(spec), or load a saved one with AgentNetwork.from_file(path).")
