@@ -211,12 +211,14 @@ class IsolatedCallError(IsolationError):
 class ReplyFormatError(BackproseError, ValueError):
     """An optimizer could not use the model's reply, even after one retry that said what was wrong.
 
-    `.raw` is the last reply and `.problems` the list of what was wrong, so the step can report it.
+    `.raw` is the last reply and `.problems` the list of what was wrong, so the step can report it;
+    `.value` is the parsed JSON when the reply parsed but some suggested value was unusable.
     """
 
-    def __init__(self, raw: str, problems: list[str]):
+    def __init__(self, raw: str, problems: list[str], value: Any = None):
         self.raw = raw
         self.problems = list(problems)
+        self.value = value
         shown = raw if len(raw) <= 300 else raw[:300] + "..."
         super().__init__(
             f"the optimizer could not use the model's reply ({'; '.join(self.problems)}). Reply was: "

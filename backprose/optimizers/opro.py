@@ -117,7 +117,12 @@ class OPRO(Optimizer):
                         {"candidate": i})
 
     @staticmethod
-    def _failed(err: ReplyFormatError, usage: Any, i: int) -> Proposal:
+    def _failed(err: ReplyFormatError, usage: Any, i: int, names: dict[str, Parameter]) -> Proposal:
+        reply = err.value if isinstance(err.value, dict) else {}
+        suggestion = reply.get("suggestion")
+        if isinstance(suggestion, dict) and suggestion:  # parsed: apply() reports each unusable value
+            return Proposal(values_of(names, suggestion), str(reply.get("reasoning", "")), usage.as_dict(),
+                            {"candidate": i, "problems": err.problems})
         return Proposal({}, f"the model's reply was unusable: {'; '.join(err.problems)}", usage.as_dict(),
                         {"candidate": i, "problems": err.problems, "raw": err.raw})
 
@@ -135,7 +140,7 @@ class OPRO(Optimizer):
                     reply = ask_json(self.llm, messages, SCHEMA, self._checker(names), self.templates, self.log,
                                      **opts)
                 except ReplyFormatError as err:
-                    proposals.append(self._failed(err, usage, i))
+                    proposals.append(self._failed(err, usage, i, names))
                     continue
             proposals.append(self._result(reply, names, usage, i))
         return proposals
@@ -153,7 +158,7 @@ class OPRO(Optimizer):
                     reply = await aask_json(self.llm, messages, SCHEMA, self._checker(names), self.templates,
                                             self.log, **opts)
                 except ReplyFormatError as err:
-                    return self._failed(err, usage, i)
+                    return self._failed(err, usage, i, names)
             return self._result(reply, names, usage, i)
 
         return list(await asyncio.gather(*(one(i) for i in range(n))))

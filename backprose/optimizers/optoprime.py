@@ -113,7 +113,12 @@ class OptoPrime(Optimizer):
                         usage.as_dict(), {"candidate": i})
 
     @staticmethod
-    def _failed(err: ReplyFormatError, usage: Any, i: int) -> Proposal:
+    def _failed(err: ReplyFormatError, usage: Any, i: int, names: dict[str, Parameter]) -> Proposal:
+        reply = err.value if isinstance(err.value, dict) else {}
+        suggestion = reply.get("suggestion")
+        if isinstance(suggestion, dict) and suggestion:  # parsed: apply() reports each unusable value
+            return Proposal(values_of(names, suggestion), str(reply.get("reasoning", "")), usage.as_dict(),
+                            {"candidate": i, "problems": err.problems})
         return Proposal({}, f"the model's reply was unusable: {'; '.join(err.problems)}", usage.as_dict(),
                         {"candidate": i, "problems": err.problems, "raw": err.raw})
 
@@ -130,7 +135,7 @@ class OptoPrime(Optimizer):
                     reply = ask_json(self.llm, messages, SCHEMA, self._checker(names), self.templates, self.log,
                                      **opts)
                 except ReplyFormatError as err:
-                    proposals.append(self._failed(err, usage, i))
+                    proposals.append(self._failed(err, usage, i, names))
                     continue
             proposals.append(self._proposal(reply, names, usage, i))
         self._remember(names, messages)
@@ -149,7 +154,7 @@ class OptoPrime(Optimizer):
                     reply = await aask_json(self.llm, messages, SCHEMA, self._checker(names), self.templates,
                                             self.log, **opts)
                 except ReplyFormatError as err:
-                    return self._failed(err, usage, i)
+                    return self._failed(err, usage, i, names)
             return self._proposal(reply, names, usage, i)
 
         proposals = list(await asyncio.gather(*(one(i) for i in range(n))))

@@ -81,7 +81,7 @@ def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker:
         if not problems:
             return value
         request = _retry(asked, text, problems, templates)
-    raise ReplyFormatError(text, problems)
+    raise ReplyFormatError(text, problems, value)
 
 
 async def aask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None,
@@ -99,7 +99,7 @@ async def aask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None,
         if not problems:
             return value
         request = _retry(asked, text, problems, templates)
-    raise ReplyFormatError(text, problems)
+    raise ReplyFormatError(text, problems, value)
 
 
 # --- coercion of suggested values --------------------------------------------------------------------------

@@ -119,11 +119,21 @@ class TextGrad(Optimizer):
             return []
         return check
 
+    @staticmethod
+    def _salvage(p: Parameter, err: ReplyFormatError) -> tuple[Any, str]:
+        """A parsed but invalid value still goes to apply(), which refuses it with the reason."""
+        if isinstance(err.value, dict) and "value" in err.value:
+            try:
+                return coerce(p, err.value["value"]), f"{p.name}: {err.value.get('reasoning', '')}"
+            except Exception:
+                return err.value["value"], f"{p.name}: {err.value.get('reasoning', '')}"
+        return None, f"{p.name}: the model's reply was unusable: {'; '.join(err.problems)}"
+
     def _one(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> tuple[Any, str]:
         try:
             reply = ask_json(self.llm, messages, SCHEMA, self._checker(p), self.templates, self.log, **opts)
         except ReplyFormatError as err:
-            return None, f"{p.name}: the model's reply was unusable: {'; '.join(err.problems)}"
+            return self._salvage(p, err)
         return coerce(p, reply["value"]), f"{p.name}: {reply.get('reasoning', '')}"
 
     def _remember(self, params: list[Parameter]) -> None:
@@ -168,7 +178,7 @@ class TextGrad(Optimizer):
                 reply = await aask_json(self.llm, messages, SCHEMA, self._checker(p), self.templates, self.log,
                                         **opts)
             except ReplyFormatError as err:
-                return None, f"{p.name}: the model's reply was unusable: {'; '.join(err.problems)}"
+                return self._salvage(p, err)
             return coerce(p, reply["value"]), f"{p.name}: {reply.get('reasoning', '')}"
 
         async def candidate(i: int) -> Proposal:
