@@ -8,7 +8,9 @@ handle on an OS resource (a process and a port), not program state.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -128,14 +130,46 @@ class LocalServer:
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as reply:
                     if reply.status == 200:
-                        return
+                        break
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
+        else:
+            raise LocalServerError(
+                f"the local model server did not answer at {self.base_url} within {timeout:.0f}s. Raise "
+                f"startup_timeout=... on a slow machine, or read its log ({self.log_path}); last lines:\n"
+                f"{self.log_tail()}"
+            )
+        self._warm_up(max(deadline - time.monotonic(), 5.0))
+
+    def _warm_up(self, timeout: float) -> None:
+        """One-token completion: a server that crashes on inference (a bad build) fails here, at start,
+        with its log, instead of as a refused connection on the first real request."""
+        body = json.dumps({"prompt": "Hello", "max_tokens": 1, "temperature": 0}).encode()
+        request = urllib.request.Request(
+            f"{self.base_url}/completions", body, {"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):
+                return
+        except (urllib.error.URLError, OSError) as err:
+            failure = err
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        code = self.process.poll()
+        hint = ""
+        if code == 128 + signal.SIGSEGV:
+            hint = (
+                " llama.cpp crashed (SIGSEGV). On CPUs with AMX (Intel Sapphire Rapids and newer) builds "
+                "made with -march=native crash in the AMX kernels; reinstall without them: "
+                'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
+                "pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python."
+            )
         raise LocalServerError(
-            f"the local model server did not answer at {self.base_url} within {timeout:.0f}s. Raise "
-            f"startup_timeout=... on a slow machine, or read its log ({self.log_path}); last lines:\n"
-            f"{self.log_tail()}"
+            f"the local model server failed its first completion ({failure}; exit code {code})."
+            f"{hint} Its log ({self.log_path}) ends with:\n{self.log_tail()}"
         )
 
 

@@ -41,13 +41,18 @@ def main(argv: list[str]) -> int:
         return 2
     owner, argv = int(argv[0]), argv[2:]
     stop = threading.Event()
+    reason: list[str] = []
+
+    def stop_because(why: str) -> None:
+        reason.append(why)
+        stop.set()
 
     def on_signal(signum: int, _frame: object) -> None:
         # PDEATHSIG also fires when the owner's *thread* that spawned us exits while the owner lives on;
         # only a changed parent pid means the owner is really gone.
         if signum == PARENT_GONE_SIGNAL and os.getppid() == owner:
             return
-        stop.set()
+        stop_because(f"signal {signal.Signals(signum).name}")
 
     for sig in (signal.SIGTERM, signal.SIGINT, PARENT_GONE_SIGNAL):
         signal.signal(sig, on_signal)
@@ -58,21 +63,22 @@ def main(argv: list[str]) -> int:
 
     def watch_stdin() -> None:
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):  # raw fd: a buffered stdin would hold a lock that breaks exit
                 pass
         except OSError:
             pass
-        stop.set()
+        stop_because("owner closed stdin or exited")
 
     def watch_child() -> None:
         child.wait()
-        stop.set()
+        stop_because(f"server exited with code {child.returncode}")
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     threading.Thread(target=watch_child, daemon=True).start()
     while not stop.wait(0.5):
         if os.getppid() != owner:  # belt and braces where PDEATHSIG does not exist
-            break
+            stop_because("owner process is gone")
+    print(f"server_guard: stopping the server: {reason[0]}", file=sys.stderr, flush=True)
     return _stop(child)
 
 
@@ -81,15 +87,21 @@ def _child_setup() -> None:
 
 
 def _stop(child: subprocess.Popen[bytes], grace: float = 10.0) -> int:
-    if child.poll() is None:
+    stopping_it = child.poll() is None
+    if stopping_it:
         child.terminate()
         try:
             child.wait(grace)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-    return child.returncode if child.returncode and child.returncode > 0 else 0
+    code = child.returncode
+    if code < 0 and not stopping_it:  # died of a signal on its own (a crash): report it shell-style
+        return 128 - code
+    return max(code, 0)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown: the watcher threads may still be blocked in read/wait

@@ -23,7 +23,7 @@ from backprose.llm.local_server import LocalServer, ServerConfig, _free_port
 
 DUMMY = textwrap.dedent(
     """
-    import http.server, sys, time
+    import http.server, os, signal, sys, time
     port, mode = int(sys.argv[1]), sys.argv[2]
     print("dummy server starting", flush=True)
     if mode == "crash":
@@ -33,7 +33,14 @@ DUMMY = textwrap.dedent(
         time.sleep(600)
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            body = b'{"object": "list", "data": [{"id": "dummy"}]}'
+            self.reply(b'{"object": "list", "data": [{"id": "dummy"}]}')
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            if mode == "segv":
+                print("ggml_backend_amx_mul_mat: about to crash", flush=True)
+                os.kill(os.getpid(), signal.SIGSEGV)
+            self.reply(b'{"choices": [{"text": "!"}]}')
+        def reply(self, body):
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -115,6 +122,14 @@ def test_child_that_dies_raises_with_its_log_tail(dummy: Path, tmp_path: Path) -
     with pytest.raises(LocalServerError) as err:
         start_dummy(dummy, tmp_path, mode="crash")
     assert "bad magic" in str(err.value) and "server.log" in str(err.value)
+
+
+def test_server_that_crashes_on_inference_fails_at_start_with_a_fix(dummy: Path, tmp_path: Path) -> None:
+    with pytest.raises(LocalServerError) as err:
+        start_dummy(dummy, tmp_path, mode="segv")
+    message = str(err.value)
+    assert "exit code 139" in message and "SIGSEGV" in message and "GGML_NATIVE=OFF" in message
+    assert "about to crash" in message
 
 
 def test_server_that_never_answers_times_out_and_is_stopped(dummy: Path, tmp_path: Path) -> None:
