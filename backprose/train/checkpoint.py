@@ -27,6 +27,15 @@ def state_key(state: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(state).encode("utf-8")).hexdigest()[:16]
 
 
+def example_key(example: Any) -> str:
+    """Identity of an example by id *and* content, so train and val records with equal ids never collide."""
+    try:
+        text = canonical_json([example.id, example.input, example.target])
+    except (TypeError, ValueError):
+        text = repr((example.id, example.input, example.target))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def save_checkpoint(run_dir: Path, data: dict[str, Any]) -> Path:
     return atomic_write_json(run_dir / CHECKPOINT, data)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from backprose.data.dataset import Example
 from backprose.optimizers.base import Proposal
 from backprose.trace.backward import backward
-from backprose.train.checkpoint import state_key
+from backprose.train.checkpoint import example_key, state_key
 from backprose.train.rollout import evaluate, rollouts
 from backprose.train.strategies.base import Candidate, State
 
@@ -42,7 +42,7 @@ class Moves:
     def scores(self, state: State, examples: Sequence[Example]) -> list[float]:
         t = self.trainer
         key = state_key(state)
-        missing = [ex for ex in examples if t.journal.get(key, ex.id) is None]
+        missing = [ex for ex in examples if t.journal.get(key, example_key(ex)) is None]
         if missing:
             before = t.module.state_dict()
             self._load(state)
@@ -51,10 +51,10 @@ class Moves:
             finally:
                 self._load(before)
             for ex, j in zip(missing, judged, strict=True):
-                t.journal.put(key, ex.id, float(j.score), j.feedback, "")
+                t.journal.put(key, example_key(ex), float(j.score), j.feedback, "")
             t.events.emit("evaluate", state=key, examples=[ex.id for ex in missing],
                           scores=[j.score for j in judged])
-        return [t.journal.get(key, ex.id)[0] for ex in examples]  # type: ignore[index]
+        return [t.journal.get(key, example_key(ex))[0] for ex in examples]  # type: ignore[index]
 
     def reflect(self, state: State, n: int) -> list[Proposal]:
         t = self.trainer
@@ -64,7 +64,7 @@ class Moves:
         try:
             results = rollouts(t.module, self.batch, t.guide, concurrency=t.workers)
             for r in results:
-                t.journal.put(key, r.example.id, r.score, r.feedback, r.text)
+                t.journal.put(key, example_key(r.example), r.score, r.feedback, r.text)
             t.events.emit("rollouts", state=key, rollouts=[r.as_dict() for r in results])
             if t.graph_outputs is None:
                 t.graph_outputs = [r.output for r in results if r.output is not None][:1]

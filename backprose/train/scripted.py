@@ -31,6 +31,7 @@ class ScriptedOptimizer(Optimizer):
         self.seen.append([fb.text for p in self.parameters for fb in p.feedback])
         if self._fn is not None:
             items = self._fn(self, n)
+            self.position += len(items)
         else:
             items = self._script[self.position: self.position + n]
             self.position += len(items)

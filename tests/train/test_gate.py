@@ -1,0 +1,80 @@
+"""Validation-gated acceptance: the current program's validation score never goes down."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from train_programs import Multiplier, triples
+
+import backprose as bp
+from backprose.train import ScriptedOptimizer, Trainer
+
+
+class Lookup(bp.Module):
+    """Its output is the parameter itself; the guide looks the score up in a scripted table."""
+
+    def __init__(self) -> None:
+        self.choice = bp.param(0, name="choice", description="which scripted candidate is live")
+
+    def __call__(self, x: int) -> bp.Node:
+        return pick(x, self.choice)
+
+
+@bp.bundle()
+def pick(x: int, choice: int) -> tuple[int, int]:
+    return (choice, x)
+
+
+def table_guide(table: list[list[float]]):
+    def guide(output, example):
+        choice, x = output.value
+        return table[choice][x], f"candidate {choice} scored {table[choice][x]}"
+    return guide
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=6, max_size=6), min_size=2,
+                max_size=7), st.integers(0, 2**16))
+def test_validation_score_never_decreases(table, seed):
+    module = Lookup()
+    # every step proposes the next scripted candidate; scores per example come from the table
+    script = [{"choice": i} for i in range(1, len(table))]
+    opt = ScriptedOptimizer(module.parameters(), script)
+    train = [(i, None) for i in range(3)]
+    val = [(i, None) for i in range(3, 6)]
+    result = Trainer(module, train, val, table_guide(table), opt, steps=len(table) - 1, batch_size=2,
+                     seed=seed, concurrency=1).fit()
+    vals = [result.initial_val] + [h["val_after"] if h["accepted"] else h["val_before"] for h in result.history]
+    assert all(b >= a for a, b in zip(vals, vals[1:], strict=False))
+    assert result.final_val >= result.initial_val
+    live = module.choice.value
+    assert result.final_val == sum(table[live][3:6]) / 3
+    for h in result.history:
+        if h["accepted"]:
+            assert h["batch_after"] > h["batch_before"] and h["val_after"] >= h["val_before"]
+
+
+def test_worse_on_validation_is_reverted():
+    module = Multiplier(3)  # already perfect
+    opt = ScriptedOptimizer(module.parameters(), [{"k": 4}])
+    result = Trainer(module, triples(4), triples(4, 10), "numeric", opt, steps=1, batch_size=2).fit()
+    assert module.k.value == 3
+    assert result.history[0]["accepted"] is False
+    assert result.final_val == result.initial_val == 1.0
+
+
+def test_better_candidate_is_adopted_and_feedback_reaches_the_optimizer():
+    module = Multiplier(1)
+    opt = ScriptedOptimizer(module.parameters(), [{"k": 3}])
+    result = Trainer(module, triples(6), triples(4, 20), "numeric", opt, steps=1, batch_size=3).fit()
+    assert module.k.value == 3 and result.final_val == 1.0 and result.initial_val == 0.0
+    assert len(opt.seen[0]) == 3 and all("expected" in text for text in opt.seen[0])
+
+
+def test_minibatch_gate_blocks_candidates_that_do_not_help_the_batch():
+    module = Multiplier(1)
+    opt = ScriptedOptimizer(module.parameters(), [{"k": 2}])
+    result = Trainer(module, triples(6), triples(4, 20), "numeric", opt, steps=1, batch_size=3).fit()
+    rec = result.history[0]
+    assert not rec["accepted"] and rec["val_after"] is None and "minibatch" in rec["reason"]
+    assert module.k.value == 1
