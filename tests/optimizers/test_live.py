@@ -1,0 +1,43 @@
+"""Each optimizer takes one real step on the embedded model and changes a parameter."""
+
+from __future__ import annotations
+
+import pytest
+
+import backprose as bp
+from backprose.optimizers import OPRO, OptoPrime, TextGrad
+
+pytestmark = pytest.mark.live
+
+
+@bp.bundle()
+def double(v):
+    """Multiply the number by two."""
+    return v * 2
+
+
+def test_optoprime_step(local_llm):
+    x = bp.param(3, name="x", description="the number to choose")
+    out = double(x)
+    out.backward("The output is 6 but must be 20: choose x = 10.")
+    update = OptoPrime([x], llm=local_llm, budget=2500, max_tokens=120).step()
+    assert update.changed, update
+    assert x.value != 3
+
+
+def test_textgrad_step(local_llm):
+    p = bp.param("Say hi.", name="greeting", description="a greeting shown to the user")
+    out = bp.bundle()(lambda s: s.upper())(p)
+    opt = TextGrad([p], llm=local_llm, budget=1500, max_tokens=120)
+    opt.propagator.max_tokens = 60
+    out.backward("Too short: the greeting must mention the word 'welcome'.", propagator=opt.propagator)
+    update = opt.step()
+    assert update.changed, update
+    assert p.value != "Say hi."
+
+
+def test_opro_step(local_llm):
+    x = bp.param(1, name="x", description="a whole number; a higher score means closer to the target")
+    update = OPRO([x], llm=local_llm, budget=1500, max_tokens=80).step(score=0.1)
+    assert update.changed, update
+    assert x.value != 1
