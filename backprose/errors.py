@@ -290,6 +290,33 @@ class CheckpointError(TrainingError):
         super().__init__(f"cannot resume {run_dir}: {problem}. Fix: {fix}.")
 
 
+# --- meta agent search -----------------------------------------------------------------------------------
+
+
+class SearchError(BackproseError):
+    """Base class for meta agent search failures."""
+
+
+class DesignFailed(SearchError):
+    """An agent design failed when run isolated (exception, time-out, memory); `.error` is the full account."""
+
+    def __init__(self, name: str, error: str):
+        self.name, self.error = name, error
+        first = error.splitlines()[0] if error else "unknown failure"
+        super().__init__(f"the agent design {name!r} failed in its worker: {first}. Fix the design's code "
+                         "(MetaAgentSearch debugs it for you), or raise the time or memory limits if it needs more.")
+
+
+class ClientNotPortable(SearchError, TypeError):
+    """The agents' model client lives only in this process, but designs run in worker processes."""
+
+    def __init__(self, client: object):
+        super().__init__(f"cannot send {type(client).__name__} to the isolated workers that run agent designs. "
+                         "Pass an OpenAI-compatible client (OpenAI, Local) or a plain config dict such as "
+                         "{'kind': 'openai', 'base_url': ..., 'model': ...}, {'kind': 'scripted', 'replies': [...]} "
+                         "or {'kind': 'python', 'source': 'def reply(messages, options): ...'}.")
+
+
 # --- agent networks --------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,99 @@
+"""The meta agent: writes a new design from a bounded slice of the archive, reflects on it, and debugs it.
+
+Every reply is structured output (thought, name, code) checked against a schema; prompts are the jinja2
+templates beside this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from backprose.errors import LLMError
+from backprose.search import blocks
+from backprose.search.design import Design
+from backprose.search.task import SearchTask
+
+TEMPLATES = Path(__file__).parent / "templates"
+SCHEMA = {
+    "type": "object",
+    "required": ["thought", "name", "code"],
+    "properties": {"thought": {"type": "string"}, "name": {"type": "string"}, "code": {"type": "string"}},
+}
+
+
+def _truncate_code(code: str, limit: int) -> str:
+    return code if len(code) <= limit else code[:limit] + "\n# ... (truncated)"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+    env.filters["truncate_code"] = _truncate_code
+    return env
+
+
+def render(name: str, **variables: Any) -> str:
+    return _environment().get_template(name).render(**variables)
+
+
+def _clean_code(code: str) -> str:
+    """Models often wrap the code in a markdown fence inside the JSON string; keep only the code."""
+    fenced = re.search(r"```(?:python)?\n(.*?)```", code, re.S)
+    return (fenced.group(1) if fenced else code).strip() + "\n"
+
+
+def _clean_name(name: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", str(name).strip().lower()).strip("_")[:60] or "design"
+
+
+class MetaAgent:
+    """Asks `llm` for designs. `options` go to every request (temperature, max_tokens, ...)."""
+
+    def __init__(self, llm: Any, *, max_calls: int = 8, code_chars: int = 2500, **options: Any) -> None:
+        self.llm = llm
+        self.max_calls = max_calls
+        self.code_chars = code_chars
+        self.options = options
+
+    def system(self) -> str:
+        return render("meta_system.j2", blocks=blocks.describe(), max_calls=self.max_calls)
+
+    def _ask(self, user: str) -> dict[str, str]:
+        from backprose.llm import complete_json
+
+        messages = [{"role": "system", "content": self.system()}, {"role": "user", "content": user}]
+        reply = complete_json(self.llm, messages, schema=SCHEMA, name="design", **self.options)
+        return {"thought": str(reply["thought"]).strip(), "name": _clean_name(reply["name"]),  # type: ignore[call-overload]
+                "code": _clean_code(str(reply["code"]))}  # type: ignore[call-overload]
+
+    def propose(self, task: SearchTask, operator: str, parents: Sequence[Design], shown: Sequence[Design],
+                listed: Sequence[Design]) -> dict[str, str]:
+        """A new design as {"thought", "name", "code"}; raises LLMError when the reply is unusable."""
+        examples = [ex["input"] for ex in list(task.validation)[: task.examples_shown]]
+        user = render("propose.j2", task=task, examples=examples, shown=shown, listed=listed, operator=operator,
+                      parents=list(parents), parent_ids={p.id for p in parents}, code_chars=self.code_chars)
+        return self._ask(user)
+
+    def reflect(self, task: SearchTask, proposal: Mapping[str, str], round: int, rounds: int,
+                others: Sequence[str]) -> dict[str, str]:
+        """The proposal revised after self-review; the proposal unchanged if the reply is unusable."""
+        user = render("reflect.j2", task=task, round=round, rounds=rounds,
+                      others=", ".join(others) or "the designs shown", **proposal)
+        try:
+            return self._ask(user)
+        except LLMError:
+            return dict(proposal)
+
+    def debug(self, task: SearchTask, proposal: Mapping[str, str], error: str, round: int,
+              rounds: int) -> dict[str, str]:
+        """The design with its code fixed after `error`; raises LLMError when the reply is unusable."""
+        user = render("debug.j2", task=task, error=error[-3000:], round=round, rounds=rounds,
+                      name=proposal["name"], code=proposal["code"])
+        return self._ask(user)
