@@ -1,0 +1,149 @@
+"""`NetworkOptimizer`: the backward phase of an agent network as an ordinary `Optimizer`.
+
+`propose` reads the judged outputs that backward left on the structure parameter, computes the global and
+local textual gradients over their graphs (`NetworkGradients`), turns the global gradient's JSON-patch
+edits into a new spec (refused whole if any edit or the result is invalid), and asks `TextGrad` (with
+momentum over past values and memory of past gradients) for new prompts from the local gradients.
+`apply` adopts the spec and the prompts and returns an `Update` that reverts both, so the trainer's
+validation-gated acceptance works on structural changes exactly as on prompt changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from backprose.errors import InvalidEdit, InvalidSpec
+from backprose.llm.accounting import track_usage
+from backprose.networks.patch import apply_patch
+from backprose.networks.spec import validate_spec
+from backprose.nodes.node import Node
+from backprose.nodes.parameter import Parameter
+from backprose.optimizers.base import Change, Optimizer, Proposal, Update
+from backprose.optimizers.textgrad import TextGrad
+
+if TYPE_CHECKING:
+    from backprose.networks.gradients import Gradients, NetworkGradients
+    from backprose.networks.network import AgentNetwork
+
+TARGETS = ("system", "instructions", "aggregator")
+
+
+class NetworkOptimizer(Optimizer):
+    """Optimize an `AgentNetwork`'s structure and prompts from global and local textual gradients.
+
+    `targets` picks which texts get rewritten (agent `system` roles, agent `instructions`, layer
+    `aggregator` prompts); `edits=False` keeps the structure fixed. `momentum` and `gradient_memory` are
+    TextGrad's: how many past values and past gradients each rewrite sees.
+    """
+
+    def __init__(self, network: AgentNetwork, llm: Any = None, *, targets: Sequence[str] = ("instructions",),
+                 edits: bool = True, momentum: int = 2, gradient_memory: int = 2, budget: int = 3000,
+                 max_tokens: int = 384, gradients: NetworkGradients | None = None, workers: int = 1) -> None:
+        from backprose.networks.gradients import NetworkGradients
+
+        super().__init__(network.parameters(), llm)
+        unknown = set(targets) - set(TARGETS)
+        if unknown:
+            raise ValueError(f"unknown targets {sorted(unknown)}; pick from {TARGETS}")
+        self.network = network
+        self.targets = tuple(targets)
+        self.edits = edits
+        self.options = dict(momentum=momentum, gradient_memory=gradient_memory, budget=budget,
+                            max_tokens=max_tokens, workers=workers)
+        self.gradients = gradients or NetworkGradients(llm, max_tokens=max_tokens)
+        self.last: Gradients | None = None
+        self._textgrad: TextGrad | None = None
+
+    @property
+    def parameters(self) -> list[Parameter]:  # the network's set changes with its structure
+        return self.network.parameters()
+
+    def judged(self) -> tuple[list[Node], list[str]]:
+        """The judged outputs and their feedback texts, from what backward left on the structure."""
+        found: dict[int, tuple[Node, str]] = {}
+        for fb in self.network.structure.feedback:
+            if not fb.extra.get("gradient"):
+                found.setdefault(id(fb.output), (fb.output, fb.user_feedback))
+        return [o for o, _ in found.values()], [t for _, t in found.values()]
+
+    def target_parameters(self) -> list[Parameter]:
+        out = []
+        for layer in self.network.layers:
+            for aid in layer["agents"]:
+                agent = self.network.agent(layer["name"], aid)
+                out += [getattr(agent, part) for part in ("system", "instructions") if part in self.targets]
+            if "aggregator" in self.targets and layer["aggregation"] in ("synthesis", "critic"):
+                out.append(self.network.aggregator(layer["name"]))
+        return [p for p in out if p.trainable]
+
+    def _prompt_optimizer(self, params: list[Parameter]) -> TextGrad:
+        old = self._textgrad
+        if old is None or [id(p) for p in old.parameters] != [id(p) for p in params]:
+            self._textgrad = TextGrad(params, self._llm, **self.options)
+            if old is not None:  # momentum and gradient memory survive structural changes
+                for p in params:
+                    for table in ("past_values", "past_gradients"):
+                        if p in getattr(old, table):
+                            getattr(self._textgrad, table)[p].extend(getattr(old, table)[p])
+        return self._textgrad
+
+    # --- proposing ----------------------------------------------------------------------------------------
+    def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
+        outputs, texts = self.judged()
+        if not outputs:
+            return []
+        for p in self.network.parameters():  # the raw trace feedback is replaced by the gradients
+            p.zero_feedback()
+        with track_usage() as usage:
+            grads = self.gradients.backward(self.network, outputs, texts)
+        self.last = grads
+        spec, notes = None, []
+        if self.edits and grads.edits:
+            try:
+                spec = validate_spec(apply_patch(self.network.spec(), grads.edits), self.network.aggregations)
+                notes.append(f"structure: {len(grads.edits)} edit(s) proposed")
+            except (InvalidEdit, InvalidSpec) as exc:
+                notes.append(f"structure: edits refused, the network stays as it is ({exc})")
+        params = [p for p in self.target_parameters() if p.feedback]
+        prompt_proposals = self._prompt_optimizer(params).propose(n, **options) if params else []
+        self.log.append({"kind": "gradients", "critique": grads.critique, "edits": grads.edits,
+                         "layers": grads.layers, "agents": grads.agents, "notes": notes})
+        proposals = []
+        for i in range(n):
+            base = prompt_proposals[i] if i < len(prompt_proposals) else Proposal({})
+            candidate_spec = spec if i == 0 else None
+            if not base.values and candidate_spec is None:
+                continue
+            reasoning = "\n".join(x for x in [f"global: {grads.critique}" if grads.critique else "", *notes,
+                                              base.reasoning] if x)
+            merged = dict(usage.as_dict()) if i == 0 else {}
+            proposals.append(Proposal(dict(base.values), reasoning, merged or base.usage,
+                                      {"spec": candidate_spec, "candidate": i}))
+        return proposals
+
+    # --- applying -----------------------------------------------------------------------------------------
+    def apply(self, proposal: Proposal) -> Update:
+        """Adopt the proposed spec (validated; refused whole if invalid), then the proposed texts."""
+        update = Update(reasoning=proposal.reasoning, usage=dict(proposal.usage))
+        spec = proposal.meta.get("spec")
+        if spec is not None:
+            before = self.network.structure._value
+            try:
+                update.changes += [Change(p, old, new, True) for p, old, new in self.network.set_spec(spec)]
+            except InvalidSpec as exc:
+                update.changes.append(Change(self.network.structure, before, spec, False, str(exc)))
+        active = {id(p) for p in self.network.parameters()}
+        values = {p: v for p, v in proposal.values.items() if id(p) in active}
+        rest = super().apply(Proposal(values, proposal.reasoning))
+        update.changes += rest.changes
+        return update
+
+    # --- state --------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "textgrad": self._textgrad.state_dict() if self._textgrad else None}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = state.get("textgrad")
+        if saved:
+            self._prompt_optimizer(self.target_parameters()).load_state_dict(saved)
