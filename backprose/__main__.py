@@ -1,0 +1,7 @@
+"""`python -m backprose` is the `backprose` command."""
+
+import sys
+
+from backprose.cli import main
+
+sys.exit(main())

@@ -1,0 +1,74 @@
+"""`write_report(run_dir)`: one self-contained HTML file about a run (no scripts, styles or images fetched).
+
+Score curves are inline SVG; each update is shown as a word-level diff with its verdict; the program's
+graph is the `graph.svg` the trainer drew; spending comes from the last step.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from backprose.train.checkpoint import load_checkpoint
+from backprose.train.events import read_events
+from backprose.train.trainer import read_config
+
+from .svg import line_chart
+
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+                          undefined=jinja2.StrictUndefined, autoescape=True)
+
+
+def diff_html(old: Any, new: Any) -> Markup:
+    """Words removed in <del>, words added in <ins>."""
+    a, b = str(old).split(" "), str(new).split(" ")
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op in ("delete", "replace"):
+            out.append(f"<del>{html.escape(' '.join(a[i1:i2]))}</del>")
+        if op in ("insert", "replace"):
+            out.append(f"<ins>{html.escape(' '.join(b[j1:j2]))}</ins>")
+        if op == "equal":
+            out.append(html.escape(" ".join(a[i1:i2])))
+    return Markup(" ".join(out))
+
+
+def curves(history: list[dict[str, Any]], initial_val: float) -> dict[str, list[float | None]]:
+    val = [initial_val] + [h["val_after"] if h["accepted"] else h["val_before"] for h in history]
+    batch = [None] + [h.get("batch_before") for h in history]
+    cand = [None] + [h.get("batch_after") for h in history]
+    return {"validation (current program)": val, "minibatch (current)": batch, "minibatch (candidate)": cand}
+
+
+def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> Path:
+    """Write `report.html` in the run folder (or at `path`) and return where it went."""
+    run_dir = Path(run_dir)
+    ck = load_checkpoint(run_dir)
+    config = read_config(run_dir)
+    events = read_events(run_dir / "events.jsonl")
+    history = ck["history"]
+    end = next((e for e in reversed(events) if e["event"] == "end"), None)
+    chart = line_chart(curves(history, ck["initial_val"]), title="Scores by step")
+    graph = run_dir / "graph.svg"
+    updates = []
+    for h in history:
+        changes = (h.get("update") or {}).get("changes", [])
+        updates.append({"step": h["step"], "accepted": h["accepted"], "reason": h.get("reason", ""),
+                        "batch_before": h.get("batch_before"), "batch_after": h.get("batch_after"),
+                        "val_after": h.get("val_after"), "reasoning": (h.get("update") or {}).get("reasoning", ""),
+                        "changes": [{"name": c["name"], "diff": diff_html(c["old"], c["new"]),
+                                     "refused": not c["accepted"], "why": c["reason"]} for c in changes]})
+    page = _ENV.get_template("report.html.j2").render(
+        config=config, initial_val=ck["initial_val"], final_val=ck["current_val"], steps=ck["step"],
+        spent=ck["spent"], stopped=end["stopped"] if end else "interrupted (resume to finish)",
+        chart=Markup(chart), graph=Markup(graph.read_text(encoding="utf-8")) if graph.exists() else None,
+        updates=updates, parameters=ck["current"], accepted=sum(u["accepted"] for u in updates))
+    out = Path(path) if path is not None else run_dir / "report.html"
+    out.write_text(page, encoding="utf-8")
+    return out
