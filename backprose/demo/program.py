@@ -1,0 +1,36 @@
+"""The demo's program: one model call whose instructions are the trainable prompt.
+
+The starting prompt only says to solve the problem, so the small model answers in sentences; the metric
+wants the bare number. Feedback from the metric is enough for the optimizer to fix the prompt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backprose.agent import call_llm, compose_prompt
+from backprose.module import Module
+from backprose.nodes.node import Node
+from backprose.nodes.parameter import param
+
+START = "Solve this math word problem."
+MAX_TOKENS = 32
+
+
+class Solver(Module):
+    """Answers arithmetic word problems; `instructions` is what the optimizer rewrites."""
+
+    def __init__(self, instructions: str = START, llm: Any = None) -> None:
+        self.instructions = param(instructions, name="instructions",
+                                  description="instructions given to the model before each word problem; the "
+                                              "reply is graded by exact match against the numeric answer")
+        self.llm = llm
+
+    def __call__(self, question: Any) -> Node:
+        prompt = compose_prompt(self.instructions, question)
+        return call_llm(prompt, llm=self.llm, max_tokens=MAX_TOKENS, temperature=0)
+
+
+def program() -> Solver:
+    """What `backprose optimize backprose/demo/program.py:program` loads."""
+    return Solver()
