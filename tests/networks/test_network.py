@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from conftest import SPEC, player
+from ann_helpers import SPEC, player
 
 import backprose as bp
 from backprose.errors import InvalidSpec, NetworkNotBuilt

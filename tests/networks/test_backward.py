@@ -1,0 +1,155 @@
+import json
+
+from ann_helpers import player, role
+
+import backprose as bp
+from backprose.llm import Scripted
+from backprose.networks import AgentNetwork, NetworkGradients, NetworkOptimizer, read_run
+from backprose.train import Trainer, exact_match
+
+
+def solver(messages):
+    return "12"
+
+
+def judged(net, questions=("3 * 4?", "2 + 2?"), feedback=("Score: 0. Expected 13.", "Score: 1. Correct.")):
+    outs = [net(q) for q in questions]
+    bp.backward(outs, list(feedback))
+    return outs
+
+
+def texts(p):
+    return [fb.text for fb in p.feedback]
+
+
+def test_read_run_recovers_each_layer_from_the_graph(spec):
+    net = AgentNetwork(spec, llm=player(solver))
+    out = net("3 * 4?")
+    run = read_run(net, out, "Score: 0")
+    assert list(run.layers) == ["solve", "answer"]
+    assert run.layers["solve"].replies == {"a": "12", "b": "12"}
+    assert "3 * 4?" in run.layers["solve"].input and "12" in run.layers["answer"].input
+    assert run.layers["answer"].output == "12" and run.score == 0
+
+
+def test_global_and_local_gradients_reach_the_right_parameters(spec):
+    llm = player(solver, critique="the answer layer adds nothing")
+    net = AgentNetwork(spec, llm=llm)
+    outs = judged(net)
+    for p in net.parameters():
+        p.zero_feedback()
+    grads = NetworkGradients(llm).backward(net, outs, ["Score: 0. Expected 13.", "Score: 1. Correct."])
+    assert grads.critique == "the answer layer adds nothing"
+    assert texts(net.structure) == ["the answer layer adds nothing"]
+    a, b, w = net.agent("solve", "a"), net.agent("solve", "b"), net.agent("answer", "writer")
+    assert texts(a.instructions) == ["Layer solve: solve must be exact\nsolve/a: show the working"]
+    assert texts(b.system) == ["Layer solve: solve must be exact\nsolve/b: show the working"]
+    assert texts(w.instructions) == ["Layer answer: answer must be exact\nanswer/writer: show the working"]
+    assert texts(net.aggregator("answer")) == ["Layer answer: answer must be exact"]
+    record = a.instructions.feedback[0]
+    assert record.output is outs[0] and record.extra == {"score": 0.0, "gradient": "local"}
+    kinds = [role(m) for m in llm.prompts[-3:]]
+    assert kinds == ["global", "local", "local"]
+    local_prompt = llm.prompts[-1][-1]["content"]
+    assert "the answer layer adds nothing" in local_prompt  # local gradients see the global one
+    assert local_prompt.index("Expected 13") < local_prompt.index("Correct.")  # worst run first
+
+
+def test_optimizer_step_rewrites_prompts_with_momentum(spec):
+    seen = []
+
+    def update(user):
+        seen.append(user)
+        return f"v{len(seen)}"
+
+    llm = player(solver, update=update)
+    net = AgentNetwork(spec, llm=llm)
+    opt = NetworkOptimizer(net, llm, momentum=2, gradient_memory=2)
+    judged(net)
+    update1 = opt.step()
+    assert {c.name for c in update1.accepted} == {"solve.a.instructions", "solve.b.instructions",
+                                                 "answer.writer.instructions"}
+    assert net.agent("solve", "a").instructions.value.startswith("v")
+    assert "solve/a: show the working" in next(u for u in seen if "Compute." in u)
+    opt.zero_feedback()
+    judged(net)
+    opt.step()
+    second = seen[3:]
+    assert any("Compute." in u for u in second)  # momentum: the previous value is shown
+
+
+def test_structural_edits_apply_and_revert(spec):
+    edits = [{"op": "replace", "path": "/layers/0/aggregation", "value": "critic"},
+             {"op": "add", "path": "/layers/0/agents/-", "value": {"id": "c", "role": "You verify.",
+                                                                   "prompt": "Check it."}}]
+    llm = player(solver, edits=edits)
+    net = AgentNetwork(spec, llm=llm)
+    before = net.state_dict()
+    opt = NetworkOptimizer(net, llm, targets=())
+    judged(net)
+    update = opt.step()
+    assert net.layers[0]["aggregation"] == "critic" and net.layers[0]["agents"] == ["a", "b", "c"]
+    assert net.agent("solve", "c").instructions.value == "Check it."
+    assert "solve.c.system" in net.state_dict()
+    update.revert()
+    assert net.state_dict() == before
+
+
+def test_a_malformed_edit_never_touches_the_network(spec):
+    for edits in ([{"op": "remove", "path": "/layers/5"}],
+                  [{"op": "replace", "path": "/layers/0/aggregation", "value": "telepathy"}],
+                  [{"op": "remove", "path": "/layers/0"}, {"op": "remove", "path": "/layers/0"}]):
+        llm = player(solver, edits=edits)
+        net = AgentNetwork(spec, llm=llm)
+        before = net.spec()
+        opt = NetworkOptimizer(net, llm, targets=())
+        judged(net)
+        assert opt.propose() == []
+        assert net.spec() == before
+        assert "edits refused" in opt.log[-1]["notes"][0]
+
+
+def prompt_of(messages):
+    return messages[-1]["content"]
+
+
+def test_an_update_that_lowers_validation_is_rejected(spec):
+    # With the rewritten prompt the team answers the training question right and the validation one wrong.
+    def agent(messages):
+        new = "NEW" in prompt_of(messages)
+        if "train" in prompt_of(messages):
+            return "yes" if new else "no"
+        return "no" if new else "yes"
+
+    llm = player(agent)
+    net = AgentNetwork(spec, llm=llm)
+    trainer = Trainer(net, [{"input": "train q", "target": "yes"}], [{"input": "val q", "target": "yes"}],
+                      exact_match, NetworkOptimizer(net, llm), steps=1, concurrency=1)
+    result = trainer.fit()
+    step = result.history[0]
+    assert step["batch_after"] > step["batch_before"]
+    assert not step["accepted"] and "lowers the validation score" in step["reason"]
+    assert net.agent("solve", "a").instructions.value == "Compute."
+    assert result.final_val == result.initial_val == 1.0
+
+
+def test_trainer_accepts_a_structural_edit_that_helps_and_the_result_saves(spec, tmp_path):
+    # agent b is wrong; a vote between a and b ties to a only after a third agent that agrees with a joins.
+    def agent(messages):
+        return {"You are a calculator.": "no", "You are a checker.": "yes", "You verify.": "yes"}.get(
+            messages[0]["content"], prompt_of(messages).rsplit("\n", 1)[-1])
+
+    edits = [{"op": "add", "path": "/layers/0/agents/-", "value": {"id": "c", "role": "You verify.",
+                                                                   "prompt": "Check."}}]
+    llm = player(agent, edits=edits)
+    net = AgentNetwork(spec, llm=llm)
+    data = [{"input": "q", "target": "yes"}]
+    result = Trainer(net, data, data, exact_match, NetworkOptimizer(net, llm, targets=()), steps=1,
+                     concurrency=1, run_dir=tmp_path / "run").fit()
+    assert result.history[0]["accepted"] and result.final_val == 1.0 > result.initial_val
+    assert net.layers[0]["agents"] == ["a", "b", "c"]
+    net.save(tmp_path / "net.json")
+    again = AgentNetwork.from_file(tmp_path / "net.json", llm=Scripted(agent))
+    assert again.spec() == net.spec()
+    assert exact_match(again("q"), type("E", (), {"target": "yes"})()).score == 1.0
+    assert json.loads((tmp_path / "run" / "best.json").read_text())["solve.c.system"]["value"] == "You verify."
