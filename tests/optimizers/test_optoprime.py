@@ -210,3 +210,14 @@ def test_whole_run_replays_exactly():
 def square(v):
     """Square a number."""
     return v * v
+
+
+def test_agent_prompts_are_optimized_through_a_traced_llm_call():
+    agent = bp.Agent(system="Be verbose.", llm=Scripted(["a very long answer"] * 2))
+    out = agent("What is 2+2?")
+    out.backward("Too long: answer with the number only.")
+    opt_llm = Scripted([reply(**{"agent.system": "Answer with the number only."})])
+    update = OptoPrime(agent.parameters(), llm=opt_llm).step()
+    assert agent.system.value == "Answer with the number only." and update.changed
+    user = opt_llm.prompts[0][1]["content"]
+    assert "call_llm" in user and "a very long answer" in user and "Too long" in user
