@@ -16,7 +16,7 @@ from typing import Any
 
 from backprose.context import no_trace
 from backprose.data.dataset import Example
-from backprose.errors import ExecutionError
+from backprose.errors import ExecutionError, InvalidMessages, LLMError, LLMFormatError
 from backprose.nodes.node import Node
 from backprose.train.guides import Judgement, as_guide
 
@@ -35,12 +35,20 @@ class Rollout:
         return {"example": self.example.id, "output": self.text, "score": self.score, "feedback": self.feedback}
 
 
+def _raise_if_infrastructure(exc: BaseException) -> None:
+    """A model that cannot be reached is the run's problem, not a wrong answer: stop instead of scoring 0."""
+    cause = exc.__cause__ if isinstance(exc, ExecutionError) else exc
+    if isinstance(cause, LLMError) and not isinstance(cause, LLMFormatError | InvalidMessages):
+        raise cause
+
+
 def run_one(program: Callable[[Any], Any], example: Example, guide: Callable[[Any, Example], Any]) -> Rollout:
     """Run and judge one example. A traced op that raised becomes the output (its ErrorNode), scored 0."""
     judge = as_guide(guide)
     try:
         out = program(example.input)
     except ExecutionError as exc:
+        _raise_if_infrastructure(exc)
         node = exc.node
         return Rollout(example, node, str(node.value), 0.0,
                        f"The program failed: {node.value}. Change it so this input runs without error.")
@@ -73,9 +81,8 @@ def score_one(program: Callable[[Any], Any], example: Example, guide: Callable[[
     with no_trace():
         try:
             out = program(example.input)
-        except ExecutionError as exc:
-            return Judgement(0.0, f"The program failed: {exc}")
         except Exception as exc:  # untraced ops raise the original error
+            _raise_if_infrastructure(exc)
             return Judgement(0.0, f"The program failed: {type(exc).__name__}: {exc}")
         return as_guide(guide)(out, example)
 
