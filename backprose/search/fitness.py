@@ -50,7 +50,7 @@ def bootstrap(scores: Sequence[float], *, resamples: int = 1000, confidence: flo
     means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
     tail = (1 - confidence) / 2 * 100
     low, median, high = np.percentile(means, [tail, 50, 100 - tail])
-    # Clamp float noise so low <= median <= high always holds exactly.
-    median = float(np.clip(median, data.min(), data.max()))
-    low, high = float(min(low, median)), float(max(high, median))
+    # Clamp float noise: a mean never leaves the data's range, and low <= median <= high holds exactly.
+    low, median, high = (float(np.clip(v, data.min(), data.max())) for v in (low, median, high))
+    low, high = min(low, median), max(high, median)
     return Fitness(median, low, high, float(data.mean()), int(data.size), confidence)

@@ -39,8 +39,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render(name: str, **variables: Any) -> str:
-    return _environment().get_template(name).render(**variables)
+def render(template: str, **variables: Any) -> str:
+    return _environment().get_template(template).render(**variables)
 
 
 def _clean_code(code: str) -> str:

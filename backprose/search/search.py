@@ -90,6 +90,7 @@ class MetaAgentSearch:
     def step(self, generation: int | None = None) -> Design:
         """One generation: propose, reflect, evaluate (with debug rounds), archive. Never raises for the
         design's faults or an unusable meta reply; those end up in the archived design's `error`."""
+        self.evaluate_seeds()
         generation = generation if generation is not None else self.archive.generations() + 1
         rng = random.Random(f"{self.seed}:{generation}")  # per generation, so a resumed run draws the same
         pool = self.archive.evaluated()
