@@ -34,7 +34,7 @@ class DesignModule(Module):
         }
         self._evaluator = evaluator or Evaluator(client_config(agent_llm), sandbox=sandbox, limits=limits,
                                                  workers=1)
-        self._op = Op(f"design_{design.name}", f"[design_{design.name}] Run the agent design {design.name!r} "
+        self._op = Op(f"design_{design.name}", f"Run the agent design {design.name!r} "
                       f"on the task with the given prompts; the value is its answer. Design idea: "
                       f"{design.thought}")
 
@@ -49,6 +49,7 @@ class DesignModule(Module):
         return ev.answers[0]
 
     def __call__(self, task: Any) -> Node:
+        task = task if isinstance(task, Node) else Node(task, name="task")
         return apply(self._op, self._run, (task, *self.prompts.values()))
 
     def export(self, path: Any = None) -> str:  # type: ignore[override]
