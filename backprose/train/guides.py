@@ -80,7 +80,7 @@ def normalized_match(output: Any, example: Example) -> Judgement:
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 
 
-def numeric(output: Any, example: Example, *, rel_tol: float = 1e-6, abs_tol: float = 1e-9,
+def numeric(output: Any, example: Example, *, rel_tol: float = 1e-9, abs_tol: float = 1e-9,
             strict: bool = True) -> Judgement:
     """Compare numbers. `strict`: the whole output must be one number; else the last number in it counts."""
     got, want = _text(output).strip(), float(str(example.target).replace(",", ""))

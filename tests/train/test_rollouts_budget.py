@@ -1,0 +1,101 @@
+"""Rollouts keep order and turn failures into feedback; budgets and patience stop runs; the log truncates."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from train_programs import Multiplier, triples
+
+import backprose as bp
+from backprose.data import Dataset
+from backprose.errors import LLMConnectionError
+from backprose.train import Budget, ScriptedOptimizer, Trainer, rollouts
+from backprose.train.budget import Spent
+from backprose.train.events import EventLog, read_events
+from backprose.train.guides import numeric
+
+
+@bp.bundle()
+def fragile(x):
+    if x == 3:
+        raise ValueError("three is not allowed")
+    return x * 3
+
+
+class Fragile(bp.Module):
+    def __init__(self):
+        self.p = bp.param("unused", name="p")
+
+    def __call__(self, x):
+        return fragile(x)
+
+
+def test_rollouts_keep_input_order_under_threads_and_failures_become_feedback():
+    data = Dataset(triples(12))
+    results = rollouts(Fragile(), data, numeric, concurrency=6)
+    assert [r.example.id for r in results] == [ex.id for ex in data]
+    failed = [r for r in results if r.example.input == 3][0]
+    assert failed.score == 0 and "three is not allowed" in failed.feedback
+    assert isinstance(failed.output, bp.ErrorNode)
+    assert all(r.score == 1 for r in results if r.example.input != 3)
+
+
+def test_rollout_threads_are_really_concurrent():
+    barrier = threading.Barrier(4, timeout=10)
+
+    @bp.bundle()
+    def wait(x):
+        barrier.wait()  # deadlocks (then times out) unless four rollouts run at once
+        return x
+
+    class Waiter(bp.Module):
+        def __init__(self):
+            self.p = bp.param("x", name="p")
+
+        def __call__(self, x):
+            return wait(x)
+
+    results = rollouts(Waiter(), Dataset(triples(4)), lambda o, e: 1.0, concurrency=4)
+    assert [r.score for r in results] == [1.0] * 4
+
+
+def test_an_unreachable_model_stops_the_run_instead_of_scoring_zero():
+    @bp.bundle()
+    def down(x):
+        raise LLMConnectionError("http://127.0.0.1:9/v1", "refused")
+
+    class Down(bp.Module):
+        def __init__(self):
+            self.p = bp.param("x", name="p")
+
+        def __call__(self, x):
+            return down(x)
+
+    with pytest.raises(LLMConnectionError):
+        rollouts(Down(), Dataset(triples(2)), numeric, concurrency=2)
+
+
+def test_budget_reasons():
+    assert Budget(steps=2).exhausted(Spent(steps=2)) == "budget of 2 steps reached"
+    assert Budget(calls=10).exhausted(Spent(calls=9)) is None
+    assert "cost" in Budget(cost=0.5).exhausted(Spent(cost=0.6))
+    assert "patience 2" in Budget(patience=2).exhausted(Spent(), stale_steps=2)
+
+
+def test_patience_stops_a_stalled_run():
+    module = Multiplier(1)
+    opt = ScriptedOptimizer(module.parameters(), lambda o, n: [{"k": 2}] * n)
+    result = Trainer(module, triples(6), triples(3, 20), "numeric", opt, steps=50,
+                     budget=Budget(patience=3)).fit()
+    assert len(result.history) == 3 and "patience" in result.stopped
+
+
+def test_event_log_truncates_back_to_a_checkpoint(tmp_path):
+    log = EventLog(tmp_path / "events.jsonl")
+    log.emit("start")
+    mark = log.offset()
+    log.emit("rollouts", n=1)
+    log.truncate(mark)
+    log.emit("step", step=0)
+    assert [r["event"] for r in read_events(tmp_path / "events.jsonl")] == ["start", "step"]
