@@ -90,8 +90,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
 
     def feedback_text(self, rollout: Rollout) -> str:
-        """The text sent backward from one judged output."""
-        return f"Score {rollout.score:g} on input {str(rollout.example.input)[:300]!r}. {rollout.feedback}"
+        """The text sent backward from one judged output (the graph already shows the input)."""
+        return f"Score {rollout.score:g}. {rollout.feedback}"
 
     # --- the loop -----------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainResult:
