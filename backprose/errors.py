@@ -307,6 +307,16 @@ class DesignFailed(SearchError):
                          "(MetaAgentSearch debugs it for you), or raise the time or memory limits if it needs more.")
 
 
+class AgentLLMFailed(SearchError):
+    """The agents' model failed inside a worker (unreachable, auth, rate limit): not the design's fault."""
+
+    def __init__(self, design: str, error: str):
+        self.design, self.error = design, error
+        super().__init__(f"the agents' model failed while design {design!r} ran: {error}. The design is not "
+                         "at fault and was not archived; make the model server reachable and run the search "
+                         "again: it resumes from its archive.")
+
+
 class ClientNotPortable(SearchError, TypeError):
     """The agents' model client lives only in this process, but designs run in worker processes."""
 

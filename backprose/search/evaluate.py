@@ -107,6 +107,10 @@ class Evaluator:
             answers.extend(payload["answers"])
             if payload["error"] is not None:
                 err = payload["error"]
+                if err.get("infrastructure"):
+                    from backprose.errors import AgentLLMFailed
+
+                    raise AgentLLMFailed(name, f"{err['error_type']}: {err['error_message']}")
                 return Evaluation(answers, _design_error_text(err), dict(err), usage)
         return Evaluation(answers, None, {}, usage)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from backprose.errors import LLMError
+from backprose.errors import LLMFormatError
 from backprose.search import blocks
 from backprose.search.design import Design
 from backprose.search.task import SearchTask
@@ -75,7 +75,7 @@ class MetaAgent:
 
     def propose(self, task: SearchTask, operator: str, parents: Sequence[Design], shown: Sequence[Design],
                 listed: Sequence[Design]) -> dict[str, str]:
-        """A new design as {"thought", "name", "code"}; raises LLMError when the reply is unusable."""
+        """A new design as {"thought", "name", "code"}; raises LLMFormatError when the reply is unusable."""
         examples = [ex["input"] for ex in list(task.validation)[: task.examples_shown]]
         user = render("propose.j2", task=task, examples=examples, shown=shown, listed=listed, operator=operator,
                       parents=list(parents), parent_ids={p.id for p in parents}, code_chars=self.code_chars)
@@ -88,12 +88,12 @@ class MetaAgent:
                       others=", ".join(others) or "the designs shown", **proposal)
         try:
             return self._ask(user)
-        except LLMError:
+        except LLMFormatError:
             return dict(proposal)
 
     def debug(self, task: SearchTask, proposal: Mapping[str, str], error: str, round: int,
               rounds: int) -> dict[str, str]:
-        """The design with its code fixed after `error`; raises LLMError when the reply is unusable."""
+        """The design with its code fixed after `error`; raises LLMFormatError when the reply is unusable."""
         user = render("debug.j2", task=task, error=error[-3000:], round=round, rounds=rounds,
                       name=proposal["name"], code=proposal["code"])
         return self._ask(user)

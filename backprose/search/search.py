@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backprose.errors import LLMError
+from backprose.errors import LLMFormatError
 from backprose.isolation import Limits, Sandbox
 from backprose.llm import track_usage
 from backprose.search import seeds as seed_designs
@@ -89,7 +89,8 @@ class MetaAgentSearch:
 
     def step(self, generation: int | None = None) -> Design:
         """One generation: propose, reflect, evaluate (with debug rounds), archive. Never raises for the
-        design's faults or an unusable meta reply; those end up in the archived design's `error`."""
+        design's faults or an unusable meta reply; those end up in the archived design's `error`. A model
+        that cannot be reached raises (LLMError, AgentLLMFailed) and archives nothing, so a rerun resumes."""
         self.evaluate_seeds()
         generation = generation if generation is not None else self.archive.generations() + 1
         rng = random.Random(f"{self.seed}:{generation}")  # per generation, so a resumed run draws the same
@@ -109,7 +110,7 @@ class MetaAgentSearch:
         meta = {"generation": generation, "operator": operator, "parents": [p.id for p in parents]}
         try:
             proposal = self.meta.propose(self.task, operator, parents, shown, listed)
-        except LLMError as exc:
+        except LLMFormatError as exc:
             return Design("unusable_reply", "", "", error=f"the meta agent's reply was unusable: {exc}",
                           attempts=[{"stage": "proposal", "error": str(exc)}], **meta)
         others = [d.name for d in shown]
@@ -122,7 +123,7 @@ class MetaAgentSearch:
                 break
             try:
                 proposal = self.meta.debug(self.task, proposal, error, r, self.debug_rounds)
-            except LLMError as exc:
+            except LLMFormatError as exc:
                 design.attempts.append({"stage": f"debug {r}", "error": f"unusable meta reply: {exc}"})
                 continue
             design.name, design.thought, design.code = proposal["name"], proposal["thought"], proposal["code"]

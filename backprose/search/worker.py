@@ -96,10 +96,18 @@ def run_design(namespace: dict[str, Any], inputs: Sequence[Any], client_config: 
                     raise
                 except Exception as exc:
                     error = _design_error(exc, filename)
+                    error["infrastructure"] = _is_infrastructure(exc)
                     error["input"] = str(item)[:500]
                     break
                 answers.append(answer if isinstance(answer, str | int | float | bool | None) else str(answer))
     return {"answers": answers, "error": error, "usage": client.usage.as_dict()}
+
+
+def _is_infrastructure(exc: BaseException) -> bool:
+    """A model that cannot be reached is not the design's fault; a reply it cannot parse may be."""
+    from backprose.errors import LLMError, LLMFormatError
+
+    return isinstance(exc, LLMError) and not isinstance(exc, LLMFormatError)
 
 
 def _filename_of(namespace: dict[str, Any]) -> str:

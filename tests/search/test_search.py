@@ -177,3 +177,22 @@ def test_archive_file_is_readable_line_by_line(task, sandbox, tmp_path):
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["type"] for r in rows] == ["design", "design", "final"]
     assert rows[1]["design"]["fitness"]["median"] == 1.0 and rows[1]["design"]["parents"] == [0]
+
+
+def test_an_unreachable_model_stops_the_search_without_archiving_anything(task, sandbox, tmp_path):
+    from backprose.errors import AgentLLMFailed, CacheMiss
+    from backprose.llm import Replay
+
+    empty = tmp_path / "nothing.jsonl"
+    empty.write_text("")
+    path = tmp_path / "a.jsonl"
+    search = MetaAgentSearch(task, path, Replay({}), {"kind": "replay", "path": str(empty)}, seeds=[plain_seed()],
+                             sandbox=sandbox, limits=LIMITS)
+    with pytest.raises(AgentLLMFailed, match="not at fault"):
+        search.run(1)
+    assert not path.exists() or Archive(path).designs == []
+
+    MetaAgentSearch(task, path, Replay({}), AGENT, seeds=[plain_seed()], sandbox=sandbox, limits=LIMITS).run(0)
+    with pytest.raises(CacheMiss):
+        MetaAgentSearch(task, path, Replay({}), AGENT, seeds=[plain_seed()], sandbox=sandbox, limits=LIMITS).run(1)
+    assert [d.name for d in Archive(path)] == ["plain"]
