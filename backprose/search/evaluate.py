@@ -54,10 +54,23 @@ def _isolation_error(res: IsolatedResult, limits: Limits) -> tuple[str, dict[str
     if res.lineno is not None and (res.timed_out or res.memory_exceeded):
         text += f"; it was at line {res.lineno}: {res.source_line}"
     if res.traceback:
-        text += "\n" + res.traceback[-3000:]
+        text += "\n" + _design_frames(res.traceback)[-3000:]
     details = {"error_type": res.error_type, "lineno": res.lineno, "source_line": res.source_line,
                "timed_out": res.timed_out, "memory_exceeded": res.memory_exceeded, "exit_code": res.exit_code}
     return text, details
+
+
+def _design_frames(traceback: str) -> str:
+    """Drop the frames of the evaluation harness, so the meta agent reads only its own code's lines."""
+    kept, skipping = [], False
+    for line in traceback.splitlines():
+        if line.startswith("  File "):
+            skipping = "backprose/search/worker.py" in line or ENTRY in line
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def _design_error_text(err: Mapping[str, Any]) -> str:
