@@ -7,7 +7,8 @@
    searcher, the unsafe baseline), measured in the same run with a stand-in model of fixed latency.
    Goal: isolated at most 1.5x the in-process time.
 
-Usage: python bench/meta_search.py [--standin] [--generations N] [--skip-search] [--skip-throughput]
+Usage: python bench/meta_search.py [--standin] [--generations N] [--problems N] [--seeds a,b]
+                                   [--skip-search] [--skip-throughput]
 """
 
 from __future__ import annotations
@@ -55,9 +56,8 @@ def forward(task):
 '''})
 
 
-def search_quality(standin: bool, generations: int) -> None:
-    task = arithmetic(12, 12, seed=7)
-    names = ["chain_of_thought", "self_consistency", "step_back"]
+def search_quality(standin: bool, generations: int, n: int, names: list[str]) -> None:
+    task = arithmetic(n, n, seed=7)
     with tempfile.TemporaryDirectory() as tmp:
         if standin:
             from backprose.llm import Scripted
@@ -67,7 +67,7 @@ def search_quality(standin: bool, generations: int) -> None:
         else:
             from backprose.llm import Local
 
-            meta, agents = Local(), Local(options={"max_tokens": 96})
+            meta, agents = Local(), Local(options={"max_tokens": 64})
         start = time.perf_counter()
         with MetaAgentSearch(task, f"{tmp}/archive.jsonl", meta, agents, seeds=seed_designs.load(names),
                              reflections=1, debug_rounds=2, max_calls=4, limits=Limits(wall_time=900),
@@ -129,6 +129,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--standin", action="store_true")
     ap.add_argument("--generations", type=int, default=2)
+    ap.add_argument("--problems", type=int, default=12, help="validation problems (and as many test problems)")
+    ap.add_argument("--seeds", default="chain_of_thought,self_consistency,step_back")
     ap.add_argument("--skip-search", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     args = ap.parse_args()
@@ -136,7 +138,7 @@ def main() -> None:
         throughput(designs=12, latency=0.02)
         throughput(designs=12, latency=0.0)
     if not args.skip_search:
-        search_quality(args.standin, args.generations)
+        search_quality(args.standin, args.generations, args.problems, args.seeds.split(","))
 
 
 if __name__ == "__main__":
