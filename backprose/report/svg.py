@@ -8,10 +8,10 @@ from collections.abc import Sequence
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
-def line_chart(series: dict[str, Sequence[float | None]], *, title: str, width: int = 640, height: int = 280,
+def line_chart(series: dict[str, Sequence[float | None]], *, title: str, width: int = 640, height: int = 300,
                y_range: tuple[float, float] = (0.0, 1.0), x_label: str = "step") -> str:
     """Lines with markers for each named series (None values are gaps); x is the index in the sequence."""
-    left, right, top, bottom = 48, 16, 32, 40
+    left, right, top, bottom = 48, 16, 56, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     n = max((len(v) for v in series.values()), default=0)
     lo, hi = y_range
@@ -39,6 +39,7 @@ def line_chart(series: dict[str, Sequence[float | None]], *, title: str, width: 
                          f'font-family="sans-serif">{i}</text>')
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle" font-size="12" '
                  f'font-family="sans-serif">{html.escape(x_label)}</text>')
+    legend_x = left + 8
     for idx, (name, values) in enumerate(series.items()):
         color = COLORS[idx % len(COLORS)]
         points = [(x(i), y(v)) for i, v in enumerate(values) if v is not None]
@@ -46,8 +47,9 @@ def line_chart(series: dict[str, Sequence[float | None]], *, title: str, width: 
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
             parts.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{path}"/>')
         parts.extend(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{color}"/>' for px, py in points)
-        parts.append(f'<rect x="{left + 8 + idx * 150}" y="{top + 4}" width="12" height="12" fill="{color}"/>'
-                     f'<text x="{left + 24 + idx * 150}" y="{top + 14}" font-size="12" font-family="sans-serif">'
+        parts.append(f'<rect x="{legend_x}" y="{top - 26}" width="12" height="12" fill="{color}"/>'
+                     f'<text x="{legend_x + 16}" y="{top - 16}" font-size="12" font-family="sans-serif">'
                      f'{html.escape(name)}</text>')
+        legend_x += 32 + 7 * len(name)  # rough width of 12px sans-serif text
     parts.append("</svg>")
     return "".join(parts)
