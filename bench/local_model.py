@@ -31,7 +31,7 @@ def messages(long: bool) -> list[dict[str, str]]:
     if long:
         content = f"[{nonce}] Read this code and say OK.\n\n" + FILLER * 12
     else:
-        content = f"[{nonce}] Count from 1 to 200, separated by commas."
+        content = f"[{nonce}] Write a long Python module: a linked list class with ten methods, docstrings."
     return [{"role": "user", "content": content}]
 
 
