@@ -71,7 +71,7 @@ class Local(OpenAI):
                 extra_args=tuple(server_args),
             )
             self.server = acquire(config, startup_timeout=startup_timeout)
-            self._release = weakref.finalize(self, release, config)
+            self._release = weakref.finalize(self, release, config, self.server)
             base_url = self.server.base_url
         client_options.setdefault("response_format_style", "json_object_schema")  # llama-cpp-python's
         super().__init__(

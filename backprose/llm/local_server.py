@@ -209,10 +209,15 @@ def acquire(config: ServerConfig, *, startup_timeout: float = 180.0) -> LocalSer
         return server
 
 
-def release(config: ServerConfig) -> None:
-    """Drop one user of the shared server; the last one stops it."""
+def release(config: ServerConfig, server: LocalServer | None = None) -> None:
+    """Drop one user of the shared server; the last one stops it. Passing the `server` that was
+    acquired keeps a user of a server that died and was replaced from releasing the replacement."""
     with _lock:
-        server, users = _shared.get(config, (None, 0))
+        current, users = _shared.get(config, (None, 0))
+        if server is not None and current is not server:
+            server.stop()
+            return
+        server = current
         if server is None:
             return
         if users > 1:

@@ -94,7 +94,7 @@ def test_gguf_path_builds_the_server_config_and_close_releases_once(
 
     monkeypatch.delenv("BACKPROSE_LOCAL_BASE_URL", raising=False)
     monkeypatch.setattr(local_module, "acquire", fake_acquire)
-    monkeypatch.setattr(local_module, "release", released.append)
+    monkeypatch.setattr(local_module, "release", lambda config, server: released.append(config))
     client = Local(gguf, n_ctx=1024, server_args=["--n_batch", "64"])
     (config,) = acquired
     assert config.model_path == gguf and config.alias == "my-model" and config.n_ctx == 1024

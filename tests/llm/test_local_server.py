@@ -231,3 +231,25 @@ def test_acquire_shares_one_server_and_the_last_release_stops_it(
         local_server.release(config)
     assert wait_gone([first.pid]) == []
     assert (tmp_path / "logs" / f"llama-server-shared-{first.port}.log").is_file()
+
+
+def test_a_dead_server_is_replaced_and_its_old_users_do_not_release_the_new_one(
+    dummy: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(local_server, "server_available", lambda: True)
+    monkeypatch.setattr(
+        ServerConfig, "command", lambda self, port: [sys.executable, str(dummy), str(port), "serve"]
+    )
+    monkeypatch.setenv("BACKPROSE_CACHE_DIR", str(tmp_path))
+    config = ServerConfig(model_path=dummy, alias="replaced")
+    old = local_server.acquire(config, startup_timeout=20)
+    kill_all(children(old.pid))
+    assert wait_gone([old.pid]) == []
+    new = local_server.acquire(config, startup_timeout=20)
+    try:
+        assert new is not old and new.alive()
+        local_server.release(config, old)
+        assert new.alive()
+    finally:
+        local_server.release(config, new)
+    assert wait_gone([new.pid]) == []
