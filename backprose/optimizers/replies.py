@@ -69,7 +69,8 @@ def _retry(asked: list[dict[str, Any]], reply: str, problems: list[str], templat
 
 def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
              templates: Templates, log: list[dict[str, Any]] | None = None, **options: Any) -> Any:
-    """The parsed reply once it passes `checker`; at most two calls; ReplyFormatError otherwise."""
+    """The parsed reply once it passes `checker`; at most two calls (the retry samples warmer, since a
+    deterministic model would repeat itself); ReplyFormatError otherwise."""
     asked = _with_instructions(normalize_messages(messages), schema)
     request = asked
     for attempt in range(2):
@@ -81,6 +82,8 @@ def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker:
         if not problems:
             return value
         request = _retry(asked, text, problems, templates)
+        # a deterministic model would repeat itself: the retry samples warmer
+        options = {**options, "temperature": max(0.7, float(options.get("temperature") or 0.0))}
     raise ReplyFormatError(text, problems, value)
 
 
@@ -99,6 +102,8 @@ async def aask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None,
         if not problems:
             return value
         request = _retry(asked, text, problems, templates)
+        # a deterministic model would repeat itself: the retry samples warmer
+        options = {**options, "temperature": max(0.7, float(options.get("temperature") or 0.0))}
     raise ReplyFormatError(text, problems, value)
 
 
