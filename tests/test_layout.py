@@ -66,3 +66,9 @@ def test_importing_backprose_is_quiet(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_test_file_names_are_unique():
+    """Test folders are not packages, so two test files with one name would shadow each other."""
+    names = [p.name for p in PACKAGE.parent.joinpath("tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
