@@ -1,0 +1,273 @@
+"""One command for the cross-framework table: backprose vs trace-opt, textgrad and dspy on the shared
+problems (bench/problems.py), all on one OpenAI-compatible endpoint (the embedded local model by default).
+
+    python bench/compare.py                                   # every problem, every installed framework
+    python bench/compare.py --only numeric_target --steps 2 --out bench/compare.md
+    python bench/compare.py --base-url http://127.0.0.1:8080/v1 --model my-model
+
+It installs nothing: a framework that is not importable gets a row saying so (`pip install trace-opt
+textgrad dspy` to include them). Every request of a run, forward and optimizer alike, goes through a small
+counting proxy on 127.0.0.1, so calls and tokens are measured the same way for every framework (tokens are
+the server's own `usage` figures). Wall time is the whole run. Runs stop early at a perfect score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from problems import PROBLEMS, Problem  # noqa: E402
+
+Ask = Callable[[str, str], str]
+
+
+class CountingProxy:
+    """Forwards POSTs to `upstream` and counts requests and the server-reported tokens."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.calls = self.tokens = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self, method: str) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else None
+                path = self.path[3:] if self.path.startswith("/v1") else self.path
+                req = urllib.request.Request(proxy.upstream + path, data=body, method=method,
+                                             headers={"Content-Type": "application/json",
+                                                      "Authorization": "Bearer local"})
+                try:
+                    with urllib.request.urlopen(req, timeout=1800) as resp:
+                        status, payload = resp.status, resp.read()
+                except urllib.error.HTTPError as err:
+                    status, payload = err.code, err.read()
+                if method == "POST" and path.endswith("/chat/completions"):
+                    usage = (json.loads(payload or b"{}").get("usage") or {}) if status == 200 else {}
+                    with proxy._lock:
+                        proxy.calls += 1
+                        proxy.tokens += int(usage.get("total_tokens") or 0)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self) -> None:
+                self._forward("POST")
+
+            def do_GET(self) -> None:
+                self._forward("GET")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def snapshot(self) -> tuple[int, int]:
+        with self._lock:
+            return self.calls, self.tokens
+
+
+def make_ask(base_url: str, model: str) -> Ask:
+    """The problems' forward model call: same client for every framework, temperature 0, short replies."""
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key="local")
+
+    def ask(system: str, user: str) -> str:
+        reply = client.chat.completions.create(model=model, max_tokens=30, temperature=0, messages=[
+            {"role": "system", "content": system}, {"role": "user", "content": user}])
+        return reply.choices[0].message.content or ""
+    return ask
+
+
+# --- one runner per framework: (problem, base_url, model, ask, steps, max_tokens) -> final score ------------
+
+def run_backprose(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> float:
+    import backprose as bp
+
+    llm = bp.llm.OpenAI(model=model, base_url=base_url, api_key="local", max_concurrency=1, timeout=1800)
+    p = bp.param(problem.initial, name="value", description=problem.description)
+    op = bp.bundle(problem.forward_doc, name="forward")(lambda v: problem.forward(v, ask))
+    opt = bp.optimizers.OptoPrime([p], llm=llm, budget=3000, max_tokens=max_tokens)
+    for i in range(steps + 1):
+        out = op(p)
+        score, feedback = problem.evaluate(str(out.value))
+        if score >= 1.0 or i == steps:
+            return score
+        out.backward(feedback)
+        opt.step()
+        opt.zero_feedback()
+    return score
+
+
+def run_trace(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> float:
+    os.environ.update(TRACE_DEFAULT_LLM_BACKEND="CustomLLM", TRACE_CUSTOMLLM_URL=base_url,
+                      TRACE_CUSTOMLLM_MODEL=model, TRACE_CUSTOMLLM_API_KEY="local")
+    from opto import trace
+    from opto.optimizers import OptoPrime
+
+    p = trace.node(problem.initial, trainable=True, description=problem.description)
+    op = trace.bundle(problem.forward_doc)(lambda value: problem.forward(value, ask))
+    opt = OptoPrime([p])
+    opt.max_tokens = max_tokens
+    for i in range(steps + 1):
+        out = op(p)
+        score, feedback = problem.evaluate(str(out.data))
+        if score >= 1.0 or i == steps:
+            return score
+        opt.zero_feedback()
+        opt.backward(out, feedback)
+        try:
+            opt.step()
+        except Exception as exc:  # trace-opt raises on replies it cannot parse; the step is lost
+            print(f"    trace-opt step failed: {type(exc).__name__}: {str(exc)[:80]}", flush=True)
+    return score
+
+
+def run_textgrad(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> float:
+    import openai
+    import textgrad as tg
+    from textgrad.engine.local_model_openai_api import ChatExternalClient
+
+    class Engine(ChatExternalClient):
+        def generate(self, content: Any, system_prompt: Any = None, **kwargs: Any) -> Any:
+            kwargs["max_tokens"] = max_tokens
+            return super().generate(content, system_prompt=system_prompt, **kwargs)
+
+    engine = Engine(client=openai.OpenAI(base_url=base_url, api_key="local"), model_string=model)
+    tg.set_backward_engine(engine, override=True)
+    var = tg.Variable(str(problem.initial), requires_grad=True, role_description=problem.description)
+    forward = tg.autograd.StringBasedFunction(lambda value: problem.forward(value.value, ask), problem.forward_doc)
+    opt = tg.TGD([var], engine=engine)
+    for i in range(steps + 1):
+        out = forward(inputs={"value": var})
+        score, feedback = problem.evaluate(str(out.value))
+        if score >= 1.0 or i == steps:
+            return score
+        loss = tg.autograd.StringBasedFunction(lambda out, fb=feedback: fb, "Judge the output.")(inputs={"out": out})
+        opt.zero_grad()
+        loss.backward()
+        try:
+            opt.step()
+        except Exception as exc:
+            print(f"    textgrad step failed: {type(exc).__name__}: {str(exc)[:80]}", flush=True)
+    return score
+
+
+class NotApplicable(Exception):
+    """The framework has no way to optimize this kind of value; the table says why."""
+
+
+def run_dspy(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> float:
+    import dspy
+
+    if problem.name != "format_compliance":
+        raise NotApplicable("DSPy optimizes the instructions of its predictors, not an arbitrary "
+                            f"{type(problem.initial).__name__} value")
+    lm = dspy.LM(f"openai/{model}", api_base=base_url, api_key="local", temperature=0, max_tokens=max_tokens,
+                 cache=False)
+    dspy.configure(lm=lm)
+
+    class Answer(dspy.Signature):
+        question: str = dspy.InputField()
+        answer: str = dspy.OutputField()
+
+    program = dspy.Predict(Answer.with_instructions(str(problem.initial)))
+    example = dspy.Example(question=problem.forward_doc.split("'")[1]).with_inputs("question")
+
+    def metric(gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None) -> Any:
+        score, feedback = problem.evaluate(str(pred.answer).strip())
+        return dspy.Prediction(score=score, feedback=feedback)
+
+    # GEPA is DSPy's optimizer that reads textual feedback; one metric call per step keeps budgets comparable.
+    gepa = dspy.GEPA(metric=metric, max_metric_calls=steps + 1, reflection_lm=lm, reflection_minibatch_size=1,
+                     use_merge=False, track_stats=False)
+    optimized = gepa.compile(program, trainset=[example], valset=[example])
+    return problem.evaluate(str(optimized(question=example.question).answer).strip())[0]
+
+
+RUNNERS: dict[str, tuple[str, Callable[..., float]]] = {
+    "backprose (OptoPrime)": ("backprose", run_backprose),
+    "trace-opt (OptoPrime)": ("opto", run_trace),
+    "textgrad (TGD)": ("textgrad", run_textgrad),
+    "dspy (GEPA)": ("dspy", run_dspy),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--max-tokens", type=int, default=300)
+    ap.add_argument("--only", default="", help="comma-separated problem names")
+    ap.add_argument("--frameworks", default="", help="comma-separated prefixes, e.g. backprose,dspy")
+    ap.add_argument("--base-url", default=None, help="an OpenAI-compatible endpoint (default: the local model)")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--out", default=None, help="also write the Markdown table to this file")
+    args = ap.parse_args()
+    local = None
+    if args.base_url:
+        base_url, model = args.base_url, args.model or "default"
+    else:
+        from backprose.llm.local import Local
+
+        local = Local()
+        base_url, model = str(local.base_url), local.model
+    proxy = CountingProxy(base_url)
+    ask = make_ask(proxy.base_url, model)
+    wanted = set(filter(None, args.only.split(",")))
+    frameworks = [f for f in filter(None, args.frameworks.split(","))]
+    rows = []
+    header = (f"model `{model}`, at most {args.steps} optimizer steps, {args.max_tokens} reply tokens, "
+              f"{time.strftime('%Y-%m-%d')}, {platform.machine()} with {os.cpu_count()} cores")
+    print(header, flush=True)
+    for problem in PROBLEMS:
+        if wanted and problem.name not in wanted:
+            continue
+        for name, (module, run) in RUNNERS.items():
+            if frameworks and not any(name.startswith(f) for f in frameworks):
+                continue
+            calls0, tokens0 = proxy.snapshot()
+            start = time.perf_counter()
+            try:
+                __import__(module)
+                score = f"{run(problem, proxy.base_url, model, ask, args.steps, args.max_tokens):.2f}"
+                note = ""
+            except ImportError as exc:
+                score, note = "-", f"not installed ({exc.name}); `pip install` it to include it"
+            except NotApplicable as exc:
+                score, note = "-", f"not applicable: {exc}"
+            except Exception as exc:
+                score, note = "-", f"failed: {type(exc).__name__}: {str(exc)[:120]}"
+            seconds = time.perf_counter() - start
+            calls, tokens = (a - b for a, b in zip(proxy.snapshot(), (calls0, tokens0), strict=True))
+            row = f"| {problem.name} | {name} | {score} | {calls} | {tokens} | {seconds:.0f} | {note} |"
+            print(row, flush=True)
+            rows.append(row)
+    table = "\n".join([header, "", "| problem | framework | score | calls | tokens | wall s | note |",
+                       "| --- | --- | --- | --- | --- | --- | --- |", *rows])
+    print("\n" + table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+    if local is not None:
+        local.close()
+
+
+if __name__ == "__main__":
+    main()
