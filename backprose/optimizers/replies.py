@@ -119,6 +119,10 @@ def strip_fence(text: str) -> str:
 def coerce(p: Parameter, raw: Any) -> Any:
     """A JSON suggestion in the form `p.validate` expects; InvalidUpdate (with a reason) if it cannot be."""
     kind = p.value_type
+    if kind in ("code", "text") and isinstance(raw, dict) and len(raw) == 1:
+        # Small models often wrap the value once more ({"greeting": "..."}); one string inside is unambiguous.
+        (inner,) = raw.values()
+        raw = inner if isinstance(inner, str) else raw
     if kind == "code":
         if not isinstance(raw, str):
             raise InvalidUpdate(f"{p.name} is code; give the full source as one JSON string")

@@ -48,8 +48,11 @@ def test_text_takes_strings_and_scalars_but_not_structures(s):
     p = bp.param("start", name="t")
     assert checked(p, s) == s
     assert checked(p, 5) == "5"
+    assert checked(p, {"t": s}) == s  # one string wrapped once more is unambiguous
     with pytest.raises(InvalidUpdate, match="JSON string"):
-        checked(p, {"a": s})
+        checked(p, {"a": s, "b": s})
+    with pytest.raises(InvalidUpdate, match="JSON string"):
+        checked(p, {"a": [s]})
 
 
 @given(st.booleans())
