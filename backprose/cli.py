@@ -40,10 +40,12 @@ def _build(config: dict[str, Any], run_dir: Path) -> Any:
     from backprose.train import Trainer
     from backprose.train.guides import metric
     from backprose.train.loading import load_program, make_optimizer
+    from backprose.train.strategies import make_strategy
 
     guide = metric(config["metric"])  # check the name before anything slow
     data = load(config["data"])
     train, val = split(data, (1 - config["val_fraction"], config["val_fraction"]), seed=config["seed"])
+    val = val[: config.get("val_limit") or len(val)]
     if not len(train) or not len(val):
         from backprose.errors import DatasetError
 
@@ -52,8 +54,10 @@ def _build(config: dict[str, Any], run_dir: Path) -> Any:
     program = load_program(config["program"])
     make_optimizer(config["optimizer"], [], check_only=True)
     llm = _client()
-    optimizer = make_optimizer(config["optimizer"], program.parameters(), llm=llm)
-    return llm, Trainer(program, train, val, guide, optimizer, strategy=config["strategy"], steps=config["steps"],
+    optimizer = make_optimizer(config["optimizer"], program.parameters(), llm=llm,
+                               **config.get("optimizer_options", {}))
+    strategy = make_strategy(config["strategy"], **({"n": config["candidates"]} if config.get("candidates") else {}))
+    return llm, Trainer(program, train, val, guide, optimizer, strategy=strategy, steps=config["steps"],
                    batch_size=config["batch_size"], seed=config["seed"], run_dir=run_dir, progress=True,
                    llm=llm, concurrency=config.get("concurrency"), config=config)
 

@@ -13,6 +13,11 @@ from typing import Any
 
 DATA = Path(__file__).with_name("arithmetic.jsonl")
 STEPS = 3
+VAL_LIMIT = 8
+CANDIDATES = 3  # proposals per step (later ones sampled hotter): a small optimizer model needs a few tries
+INSTRUCTION = ("#Variables holds the instructions given to a language model. Read #Feedback to see what format "
+               "the replies must have, and rewrite the instructions so that the model replies in exactly that "
+               "format.")
 
 
 def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any = None) -> int:
@@ -24,10 +29,11 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
     from backprose.report import write_report
     from backprose.train import Trainer
     from backprose.train.guides import numeric
+    from backprose.train.strategies import BestOfN
 
     run_dir = Path(out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     train, val = split(load(DATA), (0.5, 0.5), seed=0)
-    val = val[:8]
+    val = val[:VAL_LIMIT]
     print(f"backprose demo: {len(train)} training and {len(val)} validation word problems; the answer must be "
           "the bare number.")
     if llm is None:
@@ -37,13 +43,16 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
         llm = Local(cache=True)
     solver = Solver(llm=llm)
     print(f"starting prompt: {solver.instructions.value!r}")
-    optimizer = OptoPrime(solver.parameters(), llm=llm, max_tokens=256, budget=3000)
     config = {"program": "backprose.demo.program:program", "data": str(DATA), "metric": "numeric",
-              "optimizer": "optoprime", "strategy": "best_of_n", "steps": steps or STEPS}
+              "optimizer": "optoprime", "optimizer_options": {"max_tokens": 160, "budget": 3000,
+                                                              "instruction": INSTRUCTION},
+              "strategy": "best_of_n", "candidates": CANDIDATES, "steps": steps or STEPS, "batch_size": 4,
+              "val_fraction": 0.5, "val_limit": VAL_LIMIT, "seed": 0}  # `backprose resume` rebuilds the run from this
+    optimizer = OptoPrime(solver.parameters(), llm=llm, **config["optimizer_options"])
     start = time.perf_counter()
     with track_usage() as usage:
-        result = Trainer(solver, train, val, numeric, optimizer, steps=steps or STEPS, batch_size=4, seed=0,
-                         run_dir=run_dir, progress=True, llm=llm, config=config).fit()
+        result = Trainer(solver, train, val, numeric, optimizer, strategy=BestOfN(CANDIDATES), steps=steps or STEPS,
+                         batch_size=4, seed=0, run_dir=run_dir, progress=True, llm=llm, config=config).fit()
     seconds = time.perf_counter() - start
     report = write_report(run_dir)
     u = usage.as_dict()

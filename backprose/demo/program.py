@@ -23,7 +23,9 @@ class Solver(Module):
     def __init__(self, instructions: str = START, llm: Any = None) -> None:
         self.instructions = param(instructions, name="instructions",
                                   description="instructions given to the model before each word problem; the "
-                                              "reply is graded by exact match against the numeric answer")
+                                              "reply is graded by exact match against the numeric answer",
+                                  constraint="one short sentence that tells the model the exact format its reply "
+                                             "must have")
         self.llm = llm
 
     def __call__(self, question: Any) -> Node:
