@@ -42,12 +42,26 @@ def live_client(options: Mapping[str, Any] | None = None) -> Any:
 def client(args: argparse.Namespace, options: Mapping[str, Any] | None = None) -> Any:
     """The model for this run; `options` are the client's defaults (they are part of each recorded key)."""
     if args.replay:
-        return bp.llm.Replay(args.replay, options=dict(options or {}))
+        replay = bp.llm.Replay(args.replay, options=dict(options or {}))
+        replay.response_format_style = recorded_style(args.replay)
+        return replay
     live = live_client(options)
     if args.record:
         Path(args.record).unlink(missing_ok=True)  # a recording is one run, not an append of several
         return bp.llm.Recorder(live, args.record)
     return live
+
+
+def recorded_style(path: str | os.PathLike[str]) -> str | None:
+    """The structured-output style of the recorded client, read from its requests: it shapes the
+    `response_format` option, which is part of each key, so the replay must ask in the same style."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            fmt = json.loads(line).get("options", {}).get("response_format") if line.strip() else None
+            if fmt:
+                return "json_schema" if fmt["type"] == "json_schema" else (
+                    "json_object_schema" if "schema" in fmt else "json_object")
+    return None
 
 
 def export_cache(directory: str | os.PathLike[str], path: str | os.PathLike[str]) -> int:

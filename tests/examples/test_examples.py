@@ -31,6 +31,16 @@ def run_example(name: str, *args: str, cwd: Path) -> str:
     return done.stdout
 
 
+# Extra arguments of each fast run; a recording stopped early covers fewer optimizer steps.
+RECORDED = {"decorate_workflow": ()}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_fast_mode_prints_what_the_recorded_live_run_printed(name, tmp_path):
+    out = run_example(name, *RECORDED[name], cwd=tmp_path)
+    assert out == (REPLAYS / f"{name}.out").read_text()
+
+
 def section(path: Path) -> list[str]:
     text = path.read_text()
     return text[text.index("# --- pipeline"):text.index("# --- end pipeline")].splitlines()
