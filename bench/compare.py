@@ -124,7 +124,10 @@ def run_trace(problem: Problem, base_url: str, model: str, ask: Ask, steps: int,
     from opto.optimizers import OptoPrime
 
     p = trace.node(problem.initial, trainable=True, description=problem.description)
-    op = trace.bundle(problem.forward_doc)(lambda value: problem.forward(value, ask))
+    def forward(value: Any) -> str:  # trace-opt reads the source of a bundled function: it must be a def
+        return problem.forward(value, ask)
+
+    op = trace.bundle(problem.forward_doc)(forward)
     opt = OptoPrime([p])
     opt.max_tokens = max_tokens
     for i in range(steps + 1):
