@@ -91,7 +91,7 @@ class Trainer:
 
     def feedback_text(self, rollout: Rollout) -> str:
         """The text sent backward from one judged output (the graph already shows the input)."""
-        return f"Score {rollout.score:g}. {rollout.feedback}"
+        return f"Score: {rollout.score:g}. {rollout.feedback}"
 
     # --- the loop -----------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainResult:
