@@ -78,15 +78,23 @@ def export_cache(directory: str | os.PathLike[str], path: str | os.PathLike[str]
     return count
 
 
-def import_cache(path: str | os.PathLike[str], directory: str | os.PathLike[str]) -> int:
-    """Load an exported JSONL into a fresh response cache directory (the reverse of `export_cache`)."""
+def import_cache(path: str | os.PathLike[str], directory: str | os.PathLike[str], model: str | None = None) -> int:
+    """Load an exported JSONL into a fresh response cache directory (the reverse of `export_cache`).
+
+    `model` re-keys every answer for a client that names its model differently at replay time (a client
+    that asks a server for its model keys requests by the server's address)."""
+    from backprose.llm.cache import request_key
+
     cache = bp.llm.ResponseCache(directory)
     count = 0
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 row = json.loads(line)
-                cache.put(row["key"], row["request"], row["response"])
+                req = row["request"]
+                key = row["key"] if model is None else request_key(model, req["messages"], req["options"],
+                                                                   req.get("sample_index"))
+                cache.put(key, req, row["response"])
                 count += 1
     cache.close()
     return count

@@ -26,7 +26,7 @@ from pathlib import Path
 import backprose as bp
 
 HERE = Path(__file__).resolve().parent
-MODEL = "qwen2.5-coder-0.5b-instruct-q4"  # the recorded run's model: cache keys include its name
+MODEL = "qwen2.5-coder-0.5b-instruct-q4"  # the recorded run's model
 
 
 def program() -> bp.Agent:
@@ -39,6 +39,7 @@ def main() -> None:
     from _llm import add_llm_args, export_cache, import_cache
 
     from backprose.cli import main as cli
+    from backprose.testing_server import FakeOpenAIServer
 
     parser = add_llm_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     parser.add_argument("--out", default=time.strftime("runs/optimize_prompts-%Y%m%d-%H%M%S"))
@@ -46,10 +47,14 @@ def main() -> None:
     args = parser.parse_args()
     cache_dir = tempfile.mkdtemp(prefix="backprose-example-cache-")
     if args.replay:
-        rows = import_cache(args.replay, cache_dir)
+        # The same client class as the recorded run (`Local`), pointed at a stand-in server that only tells
+        # the model's name: every answer comes from the cache, and a miss raises instead of asking.
+        server = FakeOpenAIServer(reply=lambda body: "(not recorded)", models=[MODEL]).start()
+        rows = import_cache(args.replay, cache_dir, model=f"default@{server.base_url}")
         print(f"fast mode: {rows} recorded answers, no model calls")
-        os.environ.update(BACKPROSE_CACHE_MODE="replay", BACKPROSE_MODEL=MODEL,
-                          BACKPROSE_BASE_URL="http://127.0.0.1:9/v1")  # never contacted: every answer is cached
+        for name in ("BACKPROSE_BASE_URL", "BACKPROSE_MODEL", "OPENAI_API_KEY"):
+            os.environ.pop(name, None)
+        os.environ.update(BACKPROSE_CACHE_MODE="replay", BACKPROSE_LOCAL_BASE_URL=server.base_url)
     os.environ["BACKPROSE_CACHE_DIR"] = cache_dir
     code = cli(["optimize", f"{HERE / 'optimize_prompts.py'}:program", "--data", str(HERE / "data/reviews.jsonl"),
                 "--metric", "normalized_match", "--steps", str(args.steps), "--batch-size", "2",

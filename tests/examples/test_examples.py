@@ -32,13 +32,24 @@ def run_example(name: str, *args: str, cwd: Path) -> str:
 
 
 # Extra arguments of each fast run; a recording stopped early covers fewer optimizer steps.
-RECORDED = {"decorate_workflow": ()}
+RECORDED = {"decorate_workflow": (), "numeric_parameters": ()}
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED))
 def test_fast_mode_prints_what_the_recorded_live_run_printed(name, tmp_path):
     out = run_example(name, *RECORDED[name], cwd=tmp_path)
     assert out == (REPLAYS / f"{name}.out").read_text()
+
+
+def test_cli_example_optimizes_from_the_recording_and_writes_the_report(tmp_path):
+    out = run_example("optimize_prompts", "--steps", "1", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    recorded = (REPLAYS / "optimize_prompts.out").read_text()
+    score = re.search(r"validation score: .*", recorded).group(0)
+    assert score in out  # the same scores as the live run, from cached answers only
+    assert "model calls: 0" in out
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "<svg" in report and "instructions" in report
+    assert (tmp_path / "run" / "best.json").is_file()
 
 
 def section(path: Path) -> list[str]:
