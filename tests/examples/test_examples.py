@@ -32,7 +32,7 @@ def run_example(name: str, *args: str, cwd: Path) -> str:
 
 
 # Extra arguments of each fast run; a recording stopped early covers fewer optimizer steps.
-RECORDED = {"decorate_workflow": (), "numeric_parameters": ()}
+RECORDED = {"decorate_workflow": (), "numeric_parameters": (), "trainable_code": ("--steps", "2")}
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED))
