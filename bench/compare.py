@@ -127,7 +127,7 @@ def run_trace(problem: Problem, base_url: str, model: str, ask: Ask, steps: int,
     def forward(value: Any) -> str:  # trace-opt reads the source of a bundled function: it must be a def
         return problem.forward(value, ask)
 
-    op = trace.bundle(problem.forward_doc)(forward)
+    op = trace.bundle(f"[forward] {problem.forward_doc}")(forward)  # trace-opt wants '[name] doc'
     opt = OptoPrime([p])
     opt.max_tokens = max_tokens
     for i in range(steps + 1):
