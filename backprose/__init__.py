@@ -19,11 +19,12 @@ from backprose.trace import (
     to_networkx,
     topological_order,
 )
+from backprose.train import Trainer, TrainResult  # `bp.train(...)` itself: see backprose/train/__init__.py
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
-    "Agent", "acall_llm", "call_llm", "llm", "optimizers",
+    "Agent", "TrainResult", "Trainer", "acall_llm", "call_llm", "llm", "optimizers", "train",
     "BackproseError", "CodeParameter", "ErrorNode", "ExecutionError", "Feedback", "GraphError",
     "InvalidUpdate", "Message", "Module", "Node", "Parameter", "backward", "bundle", "minimal_subgraph",
     "no_trace", "param", "parameters_of", "render", "scope", "to_networkx", "topological_order",

@@ -78,3 +78,14 @@ def test_minibatch_gate_blocks_candidates_that_do_not_help_the_batch():
     rec = result.history[0]
     assert not rec["accepted"] and rec["val_after"] is None and "minibatch" in rec["reason"]
     assert module.k.value == 1
+
+
+def test_package_is_callable_as_bp_train():
+    """`bp.train(...)` runs a Trainer while `bp.train.Trainer` and `import backprose.train` still work."""
+    import backprose.train as train_package
+
+    assert train_package is bp.train and bp.train.Trainer is Trainer
+    module = Multiplier(3)
+    opt = ScriptedOptimizer(module.parameters(), [{"k": 4}])
+    result = bp.train(module, triples(4), triples(4, 10), "numeric", opt, steps=1, batch_size=2)
+    assert result.final_val >= result.initial_val and module.k.value == 3
