@@ -19,7 +19,6 @@ from backprose.train import ScriptedOptimizer, Trainer
 sys.path.insert(0, str(Path(__file__).parent))
 from cli_programs import Multiplier  # noqa: E402
 
-
 SETUP = Path(__file__).resolve().parents[2] / ".ci" / "setup_chromium.sh"
 
 
