@@ -72,7 +72,9 @@ class Moves:
             if not traced:
                 return []
             texts = [t.feedback_text(r) for r in traced]
-            backward([r.output for r in traced], texts)  # type: ignore[misc]
+            # an optimizer that writes its own gradients (TextGrad) brings its propagator
+            backward([r.output for r in traced], texts,  # type: ignore[misc]
+                     propagator=getattr(t.optimizer, "propagator", None))
             proposals = t.optimizer.propose(n)
             self.proposals += len(proposals)
             return proposals

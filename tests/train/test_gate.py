@@ -89,3 +89,25 @@ def test_package_is_callable_as_bp_train():
     opt = ScriptedOptimizer(module.parameters(), [{"k": 4}])
     result = bp.train(module, triples(4), triples(4, 10), "numeric", opt, steps=1, batch_size=2)
     assert result.final_val >= result.initial_val and module.k.value == 3
+
+
+def test_trainer_backpropagates_with_the_optimizers_own_propagator():
+    """TextGrad writes its gradients during backward; the trainer must pass its propagator along."""
+    import json
+
+    from backprose.llm import Scripted
+    from backprose.optimizers import TextGrad
+
+    asked = []
+
+    def answer(messages):
+        if messages[0]["content"].startswith("You improve one variable"):
+            return json.dumps({"reasoning": "k must be 3", "value": 3})
+        asked.append(messages)
+        return "Use 3 as the multiplier."
+
+    module = Multiplier(2)
+    opt = TextGrad(module.parameters(), llm=Scripted(answer))
+    result = bp.train(module, triples(4), triples(4, 10), "numeric", opt, steps=1, batch_size=2)
+    assert asked, "no gradient call: backward ran without TextGrad's propagator"
+    assert module.k.value == 3 and result.final_val > result.initial_val
