@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from problems import PROBLEMS, Problem  # noqa: E402
 
 Ask = Callable[[str, str], str]
+API_KEY = os.environ.get("OPENAI_API_KEY") or "local"  # a local server accepts any key
 
 
 class CountingProxy:
@@ -51,7 +52,8 @@ class CountingProxy:
                 path = self.path[3:] if self.path.startswith("/v1") else self.path
                 req = urllib.request.Request(proxy.upstream + path, data=body, method=method,
                                              headers={"Content-Type": "application/json",
-                                                      "Authorization": "Bearer local"})
+                                                      "Authorization": self.headers.get("Authorization")
+                                                      or f"Bearer {API_KEY}"})
                 try:
                     with urllib.request.urlopen(req, timeout=1800) as resp:
                         status, payload = resp.status, resp.read()
@@ -88,7 +90,7 @@ def make_ask(base_url: str, model: str) -> Ask:
     """The problems' forward model call: same client for every framework, temperature 0, short replies."""
     import openai
 
-    client = openai.OpenAI(base_url=base_url, api_key="local")
+    client = openai.OpenAI(base_url=base_url, api_key=API_KEY)
 
     def ask(system: str, user: str) -> str:
         reply = client.chat.completions.create(model=model, max_tokens=30, temperature=0, messages=[
@@ -102,7 +104,7 @@ def make_ask(base_url: str, model: str) -> Ask:
 def run_backprose(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> float:
     import backprose as bp
 
-    llm = bp.llm.OpenAI(model=model, base_url=base_url, api_key="local", max_concurrency=1, timeout=1800)
+    llm = bp.llm.OpenAI(model=model, base_url=base_url, api_key=API_KEY, max_concurrency=1, timeout=1800)
     p = bp.param(problem.initial, name="value", description=problem.description)
     op = bp.bundle(problem.forward_doc, name="forward")(lambda v: problem.forward(v, ask))
     opt = bp.optimizers.OptoPrime([p], llm=llm, budget=3000, max_tokens=max_tokens)
@@ -119,7 +121,7 @@ def run_backprose(problem: Problem, base_url: str, model: str, ask: Ask, steps: 
 
 def run_trace(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> float:
     os.environ.update(TRACE_DEFAULT_LLM_BACKEND="CustomLLM", TRACE_CUSTOMLLM_URL=base_url,
-                      TRACE_CUSTOMLLM_MODEL=model, TRACE_CUSTOMLLM_API_KEY="local")
+                      TRACE_CUSTOMLLM_MODEL=model, TRACE_CUSTOMLLM_API_KEY=API_KEY)
     from opto import trace
     from opto.optimizers import OptoPrime
 
@@ -154,7 +156,7 @@ def run_textgrad(problem: Problem, base_url: str, model: str, ask: Ask, steps: i
             kwargs["max_tokens"] = max_tokens
             return super().generate(content, system_prompt=system_prompt, **kwargs)
 
-    engine = Engine(client=openai.OpenAI(base_url=base_url, api_key="local"), model_string=model)
+    engine = Engine(client=openai.OpenAI(base_url=base_url, api_key=API_KEY), model_string=model)
     tg.set_backward_engine(engine, override=True)
     var = tg.Variable(str(problem.initial), requires_grad=True, role_description=problem.description)
     forward = tg.autograd.StringBasedFunction(lambda value: problem.forward(value.value, ask), problem.forward_doc)
@@ -184,7 +186,7 @@ def run_dspy(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, 
     if problem.name != "format_compliance":
         raise NotApplicable("DSPy optimizes the instructions of its predictors, not an arbitrary "
                             f"{type(problem.initial).__name__} value")
-    lm = dspy.LM(f"openai/{model}", api_base=base_url, api_key="local", temperature=0, max_tokens=max_tokens,
+    lm = dspy.LM(f"openai/{model}", api_base=base_url, api_key=API_KEY, temperature=0, max_tokens=max_tokens,
                  cache=False)
     dspy.configure(lm=lm)
 
