@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from problems import PROBLEMS, Problem  # noqa: E402
 
 Ask = Callable[[str, str], str]
+Scores = tuple[float, float]  # (score before optimizing, score after)
 API_KEY = os.environ.get("OPENAI_API_KEY") or "local"  # a local server accepts any key
 
 
@@ -99,9 +100,9 @@ def make_ask(base_url: str, model: str) -> Ask:
     return ask
 
 
-# --- one runner per framework: (problem, base_url, model, ask, steps, max_tokens) -> final score ------------
+# --- one runner per framework: (problem, base_url, model, ask, steps, max_tokens) -> (initial, final) -----
 
-def run_backprose(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> float:
+def run_backprose(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> Scores:
     import backprose as bp
 
     llm = bp.llm.OpenAI(model=model, base_url=base_url, api_key=API_KEY, max_concurrency=1, timeout=1800)
@@ -111,15 +112,17 @@ def run_backprose(problem: Problem, base_url: str, model: str, ask: Ask, steps: 
     for i in range(steps + 1):
         out = op(p)
         score, feedback = problem.evaluate(str(out.value))
+        if i == 0:
+            first = score
         if score >= 1.0 or i == steps:
-            return score
+            return first, score
         out.backward(feedback)
         opt.step()
         opt.zero_feedback()
-    return score
+    return first, score
 
 
-def run_trace(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> float:
+def run_trace(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> Scores:
     os.environ.update(TRACE_DEFAULT_LLM_BACKEND="CustomLLM", TRACE_CUSTOMLLM_URL=base_url,
                       TRACE_CUSTOMLLM_MODEL=model, TRACE_CUSTOMLLM_API_KEY=API_KEY)
     from opto import trace
@@ -135,18 +138,20 @@ def run_trace(problem: Problem, base_url: str, model: str, ask: Ask, steps: int,
     for i in range(steps + 1):
         out = op(p)
         score, feedback = problem.evaluate(str(out.data))
+        if i == 0:
+            first = score
         if score >= 1.0 or i == steps:
-            return score
+            return first, score
         opt.zero_feedback()
         opt.backward(out, feedback)
         try:
             opt.step()
         except Exception as exc:  # trace-opt raises on replies it cannot parse; the step is lost
             print(f"    trace-opt step failed: {type(exc).__name__}: {str(exc)[:80]}", flush=True)
-    return score
+    return first, score
 
 
-def run_textgrad(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> float:
+def run_textgrad(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> Scores:
     import openai
     import textgrad as tg
     from textgrad.engine.local_model_openai_api import ChatExternalClient
@@ -164,8 +169,10 @@ def run_textgrad(problem: Problem, base_url: str, model: str, ask: Ask, steps: i
     for i in range(steps + 1):
         out = forward(inputs={"value": var})
         score, feedback = problem.evaluate(str(out.value))
+        if i == 0:
+            first = score
         if score >= 1.0 or i == steps:
-            return score
+            return first, score
         loss = tg.autograd.StringBasedFunction(lambda out, fb=feedback: fb, "Judge the output.")(inputs={"out": out})
         opt.zero_grad()
         loss.backward()
@@ -173,14 +180,14 @@ def run_textgrad(problem: Problem, base_url: str, model: str, ask: Ask, steps: i
             opt.step()
         except Exception as exc:
             print(f"    textgrad step failed: {type(exc).__name__}: {str(exc)[:80]}", flush=True)
-    return score
+    return first, score
 
 
 class NotApplicable(Exception):
     """The framework has no way to optimize this kind of value; the table says why."""
 
 
-def run_dspy(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> float:
+def run_dspy(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> Scores:
     import dspy
 
     if problem.name != "format_compliance":
@@ -204,11 +211,12 @@ def run_dspy(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, 
     # GEPA is DSPy's optimizer that reads textual feedback; one metric call per step keeps budgets comparable.
     gepa = dspy.GEPA(metric=metric, max_metric_calls=steps + 1, reflection_lm=lm, reflection_minibatch_size=1,
                      use_merge=False, track_stats=False)
+    first = problem.evaluate(str(program(question=example.question).answer).strip())[0]
     optimized = gepa.compile(program, trainset=[example], valset=[example])
-    return problem.evaluate(str(optimized(question=example.question).answer).strip())[0]
+    return first, problem.evaluate(str(optimized(question=example.question).answer).strip())[0]
 
 
-RUNNERS: dict[str, tuple[str, Callable[..., float]]] = {
+RUNNERS: dict[str, tuple[str, Callable[..., Scores]]] = {
     "backprose (OptoPrime)": ("backprose", run_backprose),
     "trace-opt (OptoPrime)": ("opto", run_trace),
     "textgrad (TGD)": ("textgrad", run_textgrad),
@@ -252,8 +260,8 @@ def main() -> None:
             start = time.perf_counter()
             try:
                 __import__(module)
-                score = f"{run(problem, proxy.base_url, model, ask, args.steps, args.max_tokens):.2f}"
-                note = ""
+                first, final = run(problem, proxy.base_url, model, ask, args.steps, args.max_tokens)
+                score, note = f"{first:.2f} → {final:.2f}", ""
             except ImportError as exc:
                 score, note = "-", f"not installed ({exc.name}); `pip install` it to include it"
             except NotApplicable as exc:
@@ -265,7 +273,7 @@ def main() -> None:
             row = f"| {problem.name} | {name} | {score} | {calls} | {tokens} | {seconds:.0f} | {note} |"
             print(row, flush=True)
             rows.append(row)
-    table = "\n".join([header, "", "| problem | framework | score | calls | tokens | wall s | note |",
+    table = "\n".join([header, "", "| problem | framework | score (initial → final) | calls | tokens | wall s | note |",
                        "| --- | --- | --- | --- | --- | --- | --- |", *rows])
     print("\n" + table)
     if args.out:

@@ -22,6 +22,6 @@ def test_compare_writes_a_row_per_framework_with_counted_calls(tmp_path):
     table = (tmp_path / "table.md").read_text()
     row = next(line for line in table.splitlines() if line.startswith("| numeric_target | backprose"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[2] == "1.00"                     # one step from 5 to 37
+    assert cells[2] == "0.14 → 1.00"             # one step from 5 to 37
     assert int(cells[3]) == calls == 1            # the proxy saw exactly the optimizer's one request
     assert "fake-model" in table.splitlines()[0]
