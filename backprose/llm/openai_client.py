@@ -76,6 +76,7 @@ class OpenAI(ClientBase):
         if key is None:
             raise LLMAuthError(self.base_url, "no API key was given and OPENAI_API_KEY is not set")
         self._model = model or os.environ.get("BACKPROSE_MODEL") or (None if custom else DEFAULT_MODEL)
+        self._key_model = self._model  # fixed at construction: resolving the model later must not move keys
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self.max_retries = max_retries
@@ -119,7 +120,9 @@ class OpenAI(ClientBase):
 
     def _model_for_key(self) -> str | None:
         # Never touches the network, so replaying a cache works with the server switched off.
-        return self._model or f"default@{self.base_url}"
+        # Concurrent first calls race the model lookup, so a key that switched to the resolved name would
+        # depend on timing and a rerun would miss the cache.
+        return self._key_model or f"default@{self.base_url}"
 
     # -- calls ---------------------------------------------------------------------------------------
 

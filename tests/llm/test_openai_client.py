@@ -162,3 +162,13 @@ def test_async_errors_are_translated_too():
 
 def test_transient_classification():
     assert not is_transient(ValueError("x"))
+
+
+def test_cache_key_does_not_move_when_the_server_model_is_resolved():
+    """Concurrent first calls race the model lookup; keys fixed at construction keep reruns replayable."""
+    from backprose.llm import OpenAI
+
+    client = OpenAI(base_url="http://127.0.0.1:9/v1")
+    before = client._model_for_key()
+    client._model = "resolved-name"  # what the first call's lookup does
+    assert client._model_for_key() == before == "default@http://127.0.0.1:9/v1"
