@@ -23,7 +23,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 SCHEMA = {
     "type": "object",
     "required": ["thought", "name", "code"],
-    "properties": {"thought": {"type": "string"}, "name": {"type": "string"}, "code": {"type": "string"}},
+    # A bounded thought leaves the token budget to the code: small models otherwise ramble past max_tokens.
+    "properties": {"thought": {"type": "string", "maxLength": 400}, "name": {"type": "string", "maxLength": 60},
+                   "code": {"type": "string"}},
 }
 
 

@@ -18,7 +18,7 @@ def test_one_generation_with_the_local_model(local_llm, tmp_path):
     path = tmp_path / "archive.jsonl"
     with MetaAgentSearch(task, path, local_llm, agents, seeds=[], reflections=0, debug_rounds=1,
                          limits=Limits(wall_time=240), max_calls=2,
-                         meta_options={"max_tokens": 600, "temperature": 0}) as search:
+                         meta_options={"max_tokens": 1400, "temperature": 0}) as search:
         design = search.step(1)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["design"]["name"] == design.name
