@@ -25,7 +25,7 @@ def test_one_generation_with_the_local_model(local_llm, tmp_path):
     assert design.usage["meta_calls"] >= 1
     # The meta agent's reply was usable, and the design ran isolated (successfully, or with its error fed back).
     assert design.code.strip() and design.attempts and design.attempts[0]["stage"] == "proposal"
-    if design.ok:
-        assert design.fitness.n == 2 and design.usage["agent_calls"] >= 1
+    if design.ok:  # evaluated on both problems (whether the design chose to call the model is its own business)
+        assert design.fitness.n == 2 and "agent_calls" in design.usage
     else:
         assert design.error and len(design.attempts) == 2
