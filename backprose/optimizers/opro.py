@@ -20,7 +20,14 @@ from backprose.optimizers.optoprime import collect_feedback
 from backprose.optimizers.problem import show
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.reduce import default_score
-from backprose.optimizers.replies import aask_json, ask_json, check_values, reserve_tokens, values_of
+from backprose.optimizers.replies import (
+    aask_json,
+    ask_json,
+    check_values,
+    failed_proposal,
+    reply_proposal,
+    reserve_tokens,
+)
 from backprose.optimizers.sampling import candidate_options
 
 SCHEMA: dict[str, Any] = {
@@ -111,20 +118,9 @@ class OPRO(Optimizer):
             self.observe(score)
         return self.messages()
 
-    @staticmethod
-    def _result(reply: Any, names: dict[str, Parameter], usage: Any, i: int) -> Proposal:
-        return Proposal(values_of(names, reply["suggestion"]), str(reply.get("reasoning", "")), usage.as_dict(),
-                        {"candidate": i})
+    _result = staticmethod(reply_proposal)
 
-    @staticmethod
-    def _failed(err: ReplyFormatError, usage: Any, i: int, names: dict[str, Parameter]) -> Proposal:
-        reply = err.value if isinstance(err.value, dict) else {}
-        suggestion = reply.get("suggestion")
-        if isinstance(suggestion, dict) and suggestion:  # parsed: apply() reports each unusable value
-            return Proposal(values_of(names, suggestion), str(reply.get("reasoning", "")), usage.as_dict(),
-                            {"candidate": i, "problems": err.problems})
-        return Proposal({}, f"the model's reply was unusable: {'; '.join(err.problems)}", usage.as_dict(),
-                        {"candidate": i, "problems": err.problems, "raw": err.raw})
+    _failed = staticmethod(failed_proposal)
 
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
         """`n` candidates; pass `score=` to record the current values' score first."""

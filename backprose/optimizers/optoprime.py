@@ -20,7 +20,14 @@ from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Optimizer, Proposal
 from backprose.optimizers.problem import Layout, Problem, fit, show
 from backprose.optimizers.prompts import Templates
-from backprose.optimizers.replies import aask_json, ask_json, check_values, reserve_tokens, values_of
+from backprose.optimizers.replies import (
+    aask_json,
+    ask_json,
+    check_values,
+    failed_proposal,
+    reply_proposal,
+    reserve_tokens,
+)
 from backprose.optimizers.sampling import candidate_options
 
 SCHEMA: dict[str, Any] = {
@@ -108,19 +115,9 @@ class OptoPrime(Optimizer):
             return check_values(names, value.get("suggestion") if isinstance(value, dict) else None)
         return checker
 
-    def _proposal(self, reply: Any, names: dict[str, Parameter], usage: Any, i: int) -> Proposal:
-        return Proposal(values_of(names, reply["suggestion"]), str(reply.get("reasoning", "")),
-                        usage.as_dict(), {"candidate": i})
+    _proposal = staticmethod(reply_proposal)
 
-    @staticmethod
-    def _failed(err: ReplyFormatError, usage: Any, i: int, names: dict[str, Parameter]) -> Proposal:
-        reply = err.value if isinstance(err.value, dict) else {}
-        suggestion = reply.get("suggestion")
-        if isinstance(suggestion, dict) and suggestion:  # parsed: apply() reports each unusable value
-            return Proposal(values_of(names, suggestion), str(reply.get("reasoning", "")), usage.as_dict(),
-                            {"candidate": i, "problems": err.problems})
-        return Proposal({}, f"the model's reply was unusable: {'; '.join(err.problems)}", usage.as_dict(),
-                        {"candidate": i, "problems": err.problems, "raw": err.raw})
+    _failed = staticmethod(failed_proposal)
 
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
         params = self.trainable()

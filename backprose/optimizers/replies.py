@@ -16,6 +16,7 @@ from backprose.errors import InvalidUpdate, ReplyFormatError
 from backprose.llm.base import estimate_tokens, normalize_messages
 from backprose.llm.structured import check, render, response_format
 from backprose.nodes.parameter import Parameter
+from backprose.optimizers.base import Proposal
 from backprose.optimizers.prompts import Templates
 
 Checker = Callable[[Any], list[str]]
@@ -176,3 +177,22 @@ def values_of(params: Mapping[str, Parameter], suggestion: Mapping[str, Any]) ->
         except InvalidUpdate:
             out[p] = raw
     return out
+
+
+# --- replies as proposals (shared by the optimizers that ask for {"reasoning", "suggestion"}) -------------
+
+
+def reply_proposal(reply: Any, names: dict[str, Parameter], usage: Any, i: int) -> Proposal:
+    return Proposal(values_of(names, reply["suggestion"]), str(reply.get("reasoning", "")), usage.as_dict(),
+                    {"candidate": i})
+
+
+def failed_proposal(err: ReplyFormatError, usage: Any, i: int, names: dict[str, Parameter]) -> Proposal:
+    """A reply that stayed malformed: its parsed suggestions still go to apply(), which reports each one."""
+    reply = err.value if isinstance(err.value, dict) else {}
+    suggestion = reply.get("suggestion")
+    if isinstance(suggestion, dict) and suggestion:
+        return Proposal(values_of(names, suggestion), str(reply.get("reasoning", "")), usage.as_dict(),
+                        {"candidate": i, "problems": err.problems})
+    return Proposal({}, f"the model's reply was unusable: {'; '.join(err.problems)}", usage.as_dict(),
+                    {"candidate": i, "problems": err.problems, "raw": err.raw})
