@@ -21,6 +21,7 @@ from backprose.optimizers.problem import show
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.reduce import default_score
 from backprose.optimizers.replies import (
+    SUGGESTION_SCHEMA,
     aask_json,
     ask_json,
     check_values,
@@ -30,11 +31,7 @@ from backprose.optimizers.replies import (
 )
 from backprose.optimizers.sampling import candidate_options
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"reasoning": {"type": "string"}, "suggestion": {"type": "object"}},
-    "required": ["reasoning", "suggestion"],
-}
+SCHEMA = SUGGESTION_SCHEMA
 ENTRY_CHARS = 600
 
 

@@ -21,6 +21,7 @@ from backprose.optimizers.base import Optimizer, Proposal
 from backprose.optimizers.problem import Layout, Problem, fit, show
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.replies import (
+    SUGGESTION_SCHEMA,
     aask_json,
     ask_json,
     check_values,
@@ -30,11 +31,7 @@ from backprose.optimizers.replies import (
 )
 from backprose.optimizers.sampling import candidate_options
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"reasoning": {"type": "string"}, "suggestion": {"type": "object"}},
-    "required": ["reasoning", "suggestion"],
-}
+SCHEMA = SUGGESTION_SCHEMA
 INSTRUCTION = ("Change the values in #Variables to improve the outputs according to #Feedback. "
                "Each variable's description says what it is for.")
 MEMORY_CHARS = 600  # one memory entry at most

@@ -181,6 +181,12 @@ def values_of(params: Mapping[str, Parameter], suggestion: Mapping[str, Any]) ->
 
 # --- replies as proposals (shared by the optimizers that ask for {"reasoning", "suggestion"}) -------------
 
+SUGGESTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"reasoning": {"type": "string"}, "suggestion": {"type": "object"}},
+    "required": ["reasoning", "suggestion"],
+}
+
 
 def reply_proposal(reply: Any, names: dict[str, Parameter], usage: Any, i: int) -> Proposal:
     return Proposal(values_of(names, reply["suggestion"]), str(reply.get("reasoning", "")), usage.as_dict(),
