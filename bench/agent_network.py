@@ -1,11 +1,15 @@
 """Agent network on arithmetic word problems, local model: trained network vs three baselines.
 
-    python bench/agent_network.py [--train 2] [--val 3] [--test 6] [--calls 60]
+    python bench/agent_network.py [--train 2] [--val 3] [--test 6] [--calls 60] [--max-tokens 200]
+                                  [--meta-base-url URL] [--cache DIR]
 
 Prints test accuracy and model calls for (a) one agent with the initial prompt, (b) the untrained
 network, (c) the network trained by plain TextGrad on its prompts and (d) the network trained by global
 and local gradients with structural edits (NetworkOptimizer). (c) and (d) get the same budget of training
 calls (checked between steps, so a run may end a step past it; the calls actually used are printed).
+Agents use `Local()` (set `BACKPROSE_LOCAL_BASE_URL` to use a running server); `--meta-base-url` points the
+optimizers (gradients and rewrites) at another OpenAI-compatible server, e.g. a larger local model.
+Each row is printed as soon as it is measured, so a long run shows its progress.
 """
 
 from __future__ import annotations
@@ -49,30 +53,41 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=3)
     parser.add_argument("--test", type=int, default=6)
     parser.add_argument("--calls", type=int, default=60, help="training budget in model calls for (c) and (d)")
-    parser.add_argument("--max-tokens", type=int, default=80)
+    parser.add_argument("--max-tokens", type=int, default=200,
+                        help="per agent reply; the 0.5B model's worked answers need about 150 tokens")
+    parser.add_argument("--meta-base-url", default=None, help="OpenAI-compatible server for the optimizers")
+    parser.add_argument("--cache", default=None, help="response cache directory (reruns replay finished calls)")
     args = parser.parse_args()
 
     from backprose.llm.local import Local
+    from backprose.llm.openai_client import OpenAI
 
-    llm = Local()
+    llm = Local(cache=args.cache)
+    meta = llm if args.meta_base_url is None else OpenAI(
+        base_url=args.meta_base_url, timeout=600.0, max_concurrency=1, cache=args.cache,
+        response_format_style="json_object_schema")
     opts = {"max_tokens": args.max_tokens, "temperature": 0}
     train = example.word_problems(args.train, 1)
     val = example.word_problems(args.val, 2)
     test = example.word_problems(args.test, 3)
     first = example.FALLBACK["layers"][0]["agents"][0]
-    rows = []
+    rows: list[tuple[str, float, int, int]] = []
+
+    def row(name: str, acc: float, test_calls: int, train_calls: int) -> None:
+        rows.append((name, acc, test_calls, train_calls))
+        print(f"{name:52s} accuracy {acc:.2f}  calls: train {train_calls}, test {test_calls}", flush=True)
+
+    print(f"test problems: {len(test)}, train {len(train)}, val {len(val)}, training budget {args.calls} calls, "
+          f"agents {llm.base_url}, optimizers {meta.base_url}", flush=True)
     single = Agent(first["role"], first["prompt"] + " End with the answer as a number.", llm=llm, **opts)
-    rows.append(("(a) single agent, initial prompt", *accuracy(single, test), 0))
-    rows.append(("(b) untrained network", *accuracy(AgentNetwork(example.FALLBACK, llm=llm, **opts), test), 0))
-    net_c, calls_c, _ = trained(llm, lambda n: TextGrad(n.prompt_parameters(), llm, momentum=2, max_tokens=192,
+    row("(a) single agent, initial prompt", *accuracy(single, test), 0)
+    row("(b) untrained network", *accuracy(AgentNetwork(example.FALLBACK, llm=llm, **opts), test), 0)
+    net_c, calls_c, _ = trained(llm, lambda n: TextGrad(n.prompt_parameters(), meta, momentum=2, max_tokens=192,
                                                         workers=1), train, val, args.calls, opts)
-    rows.append(("(c) network + plain TextGrad on prompts", *accuracy(net_c, test), calls_c))
-    net_d, calls_d, _ = trained(llm, lambda n: NetworkOptimizer(n, llm, max_tokens=192), train, val, args.calls,
+    row("(c) network + plain TextGrad on prompts", *accuracy(net_c, test), calls_c)
+    net_d, calls_d, _ = trained(llm, lambda n: NetworkOptimizer(n, meta, max_tokens=192), train, val, args.calls,
                                 opts)
-    rows.append(("(d) network trained with global+local gradients", *accuracy(net_d, test), calls_d))
-    print(f"test problems: {len(test)}, train {len(train)}, val {len(val)}, training budget {args.calls} calls")
-    for name, acc, eval_calls, train_calls in rows:
-        print(f"{name:52s} accuracy {acc:.2f}  calls: train {train_calls}, test {eval_calls}")
+    row("(d) network trained with global+local gradients", *accuracy(net_d, test), calls_d)
     base = rows[0][1]
     print(f"trained network vs single agent: {rows[3][1] - base:+.2f} accuracy; "
           f"best variant: {max(rows, key=lambda r: r[1])[0]}")

@@ -8,7 +8,11 @@
    Goal: isolated at most 1.5x the in-process time.
 
 Usage: python bench/meta_search.py [--standin] [--generations N] [--problems N] [--seeds a,b]
+                                   [--agent-tokens N] [--meta-base-url URL] [--cache DIR] [--archive F]
                                    [--skip-search] [--skip-throughput]
+
+The agents use `Local()` (set `BACKPROSE_LOCAL_BASE_URL` to use a running server); `--meta-base-url` points
+the meta agent at another OpenAI-compatible server, e.g. a larger local model.
 """
 
 from __future__ import annotations
@@ -56,7 +60,9 @@ def forward(task):
 '''})
 
 
-def search_quality(standin: bool, generations: int, n: int, names: list[str]) -> None:
+def search_quality(standin: bool, generations: int, n: int, names: list[str], agent_tokens: int = 64,
+                   meta_base_url: str | None = None, cache: str | None = None,
+                   archive: str | None = None) -> None:
     task = arithmetic(n, n, seed=7)
     with tempfile.TemporaryDirectory() as tmp:
         if standin:
@@ -65,11 +71,14 @@ def search_quality(standin: bool, generations: int, n: int, names: list[str]) ->
             meta, agents = Scripted(lambda messages: STANDIN_DESIGN), {"kind": "python",
                                                                        "source": STANDIN.format(latency=0)}
         else:
-            from backprose.llm import Local
+            from backprose.llm import Local, OpenAI
 
-            meta, agents = Local(), Local(options={"max_tokens": 64})
+            agents = Local(options={"max_tokens": agent_tokens}, cache=cache)
+            meta = Local(cache=cache) if meta_base_url is None else OpenAI(
+                base_url=meta_base_url, timeout=600.0, max_concurrency=1, cache=cache,
+                response_format_style="json_object_schema")
         start = time.perf_counter()
-        with MetaAgentSearch(task, f"{tmp}/archive.jsonl", meta, agents, seeds=seed_designs.load(names),
+        with MetaAgentSearch(task, archive or f"{tmp}/archive.jsonl", meta, agents, seeds=seed_designs.load(names),
                              reflections=1, debug_rounds=2, max_calls=4, limits=Limits(wall_time=900),
                              meta_options={"max_tokens": 700, "temperature": 0.7}) as search:
             result = search.run(generations)
@@ -78,7 +87,8 @@ def search_quality(standin: bool, generations: int, n: int, names: list[str]) ->
             seed_test, seed_ev = search.score(best_seed, "test")
         elapsed = time.perf_counter() - start
         seed_calls = sum(d.usage.get("agent_calls", 0) for d in seeds) + seed_ev.usage.get("calls", 0)
-        print(f"== search quality ({'stand-in models' if standin else 'local model'}; {len(task.validation)} "
+        models = "stand-in models" if standin else f"agents {agents.base_url}, meta agent {meta.base_url}"
+        print(f"== search quality ({models}; {len(task.validation)} "
               f"validation / {len(task.test)} test problems; {generations} generations; {elapsed:.0f} s)")
         print(f"best seed      {best_seed.name:<22} validation {best_seed.fitness}  test {seed_test}  "
               f"agent calls {seed_calls}")
@@ -131,6 +141,10 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=2)
     ap.add_argument("--problems", type=int, default=12, help="validation problems (and as many test problems)")
     ap.add_argument("--seeds", default="chain_of_thought,self_consistency,step_back")
+    ap.add_argument("--agent-tokens", type=int, default=64, help="max_tokens of each agent call")
+    ap.add_argument("--meta-base-url", default=None, help="OpenAI-compatible server for the meta agent")
+    ap.add_argument("--cache", default=None, help="response cache directory (reruns replay finished calls)")
+    ap.add_argument("--archive", default=None, help="archive file to keep (watch it grow; rerun to resume)")
     ap.add_argument("--skip-search", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     args = ap.parse_args()
@@ -138,7 +152,8 @@ def main() -> None:
         throughput(designs=12, latency=0.02)
         throughput(designs=12, latency=0.0)
     if not args.skip_search:
-        search_quality(args.standin, args.generations, args.problems, args.seeds.split(","))
+        search_quality(args.standin, args.generations, args.problems, args.seeds.split(","), args.agent_tokens,
+                       args.meta_base_url, args.cache, args.archive)
 
 
 if __name__ == "__main__":
