@@ -32,10 +32,16 @@ example = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
 _spec.loader.exec_module(example)  # type: ignore[union-attr]
 
 
+def requests(usage: Any) -> int:
+    """Model requests made, answered by the server or replayed from `--cache` alike (same workload)."""
+    d = usage.as_dict()
+    return d["calls"] + d["cache_hits"]
+
+
 def accuracy(program: Any, test: list[Any]) -> tuple[float, int]:
     with track_usage() as usage:
         scores = [j.score for j in evaluate(program, test, example.guide, concurrency=1)]
-    return sum(scores) / len(scores), usage.as_dict()["calls"]
+    return sum(scores) / len(scores), requests(usage)
 
 
 def trained(llm: Any, optimizer: Any, train: list[Any], val: list[Any], calls: int, opts: dict[str, Any]) -> Any:
@@ -44,7 +50,14 @@ def trained(llm: Any, optimizer: Any, train: list[Any], val: list[Any], calls: i
     with track_usage() as usage:
         result = Trainer(net, train, val, example.guide, opt, batch_size=len(train), budget=Budget(calls=calls),
                          concurrency=1).fit()
-    return net, usage.as_dict()["calls"], result
+    return net, requests(usage), result
+
+
+def steps(result: Any) -> None:
+    """What each training step did and why the trainer kept or refused its change."""
+    for h in result.history:
+        print(f"    step {h['step']}: minibatch {h.get('batch_before')} -> {h.get('batch_after')}, "
+              f"validation {h.get('val_before')} -> {h.get('val_after')}: {h.get('reason')}", flush=True)
 
 
 def main() -> None:
@@ -82,11 +95,13 @@ def main() -> None:
     single = Agent(first["role"], first["prompt"] + " End with the answer as a number.", llm=llm, **opts)
     row("(a) single agent, initial prompt", *accuracy(single, test), 0)
     row("(b) untrained network", *accuracy(AgentNetwork(example.FALLBACK, llm=llm, **opts), test), 0)
-    net_c, calls_c, _ = trained(llm, lambda n: TextGrad(n.prompt_parameters(), meta, momentum=2, max_tokens=192,
+    net_c, calls_c, res_c = trained(llm, lambda n: TextGrad(n.prompt_parameters(), meta, momentum=2, max_tokens=192,
                                                         workers=1), train, val, args.calls, opts)
+    steps(res_c)
     row("(c) network + plain TextGrad on prompts", *accuracy(net_c, test), calls_c)
-    net_d, calls_d, _ = trained(llm, lambda n: NetworkOptimizer(n, meta, max_tokens=192), train, val, args.calls,
+    net_d, calls_d, res_d = trained(llm, lambda n: NetworkOptimizer(n, meta, max_tokens=192), train, val, args.calls,
                                 opts)
+    steps(res_d)
     row("(d) network trained with global+local gradients", *accuracy(net_d, test), calls_d)
     base = rows[0][1]
     print(f"trained network vs single agent: {rows[3][1] - base:+.2f} accuracy; "
