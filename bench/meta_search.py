@@ -86,14 +86,19 @@ def search_quality(standin: bool, generations: int, n: int, names: list[str], ag
             best_seed = max(seeds, key=lambda d: (d.fitness.median, d.fitness.mean, -d.id))
             seed_test, seed_ev = search.score(best_seed, "test")
         elapsed = time.perf_counter() - start
-        seed_calls = sum(d.usage.get("agent_calls", 0) for d in seeds) + seed_ev.usage.get("calls", 0)
+        # Requests, whether the server answered or the cache replayed them: the workload of each side.
+        seed_calls = (sum(d.usage.get("agent_calls", 0) + d.usage.get("agent_cache_hits", 0) for d in seeds)
+                      + seed_ev.usage.get("calls", 0) + seed_ev.usage.get("cache_hits", 0))
+        u = result.usage
         models = "stand-in models" if standin else f"agents {agents.base_url}, meta agent {meta.base_url}"
         print(f"== search quality ({models}; {len(task.validation)} "
               f"validation / {len(task.test)} test problems; {generations} generations; {elapsed:.0f} s)")
         print(f"best seed      {best_seed.name:<22} validation {best_seed.fitness}  test {seed_test}  "
               f"agent calls {seed_calls}")
         print(f"best found     {result.best.name:<22} validation {result.validation}  test {result.test}  "
-              f"meta calls {result.usage['meta_calls']}  agent calls {result.usage['agent_calls']} (whole search)")
+              f"meta calls {u['meta_calls'] + u['meta_cache_hits']}  "
+              f"agent calls {u['agent_calls'] + u['agent_cache_hits']} "
+              f"(whole search; {u['meta_cache_hits'] + u['agent_cache_hits']} replayed from the cache)")
         for d in search.archive:
             print(f"   {d}")
         delta = result.test.median - seed_test.median

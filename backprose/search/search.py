@@ -165,14 +165,16 @@ class MetaAgentSearch:
         best = self.archive.best()
         if best is None:
             raise RuntimeError("no design in the archive ran successfully; check the agents' client and limits")
-        usage = {"meta_calls": 0, "agent_calls": 0}
+        # Replies replayed from the cache are counted apart: they are the same workload, at no cost.
+        usage = {"meta_calls": 0, "agent_calls": 0, "meta_cache_hits": 0, "agent_cache_hits": 0}
         for d in self.archive:
-            usage["meta_calls"] += d.usage.get("meta_calls", 0)
-            usage["agent_calls"] += d.usage.get("agent_calls", 0)
+            for key in usage:
+                usage[key] += d.usage.get(key, 0)
         test = None
         if self.task.test:
             test, ev = self.score(best, "test")
             usage["agent_calls"] += ev.usage.get("calls", 0)
+            usage["agent_cache_hits"] += ev.usage.get("cache_hits", 0)
             self.archive.note("final", design=best.id, name=best.name, validation=best.fitness.as_dict(),  # type: ignore[union-attr]
                               test=test.as_dict(), test_calls=ev.usage.get("calls", 0))
         return SearchResult(best, best.fitness, test, self.archive, usage)  # type: ignore[arg-type]

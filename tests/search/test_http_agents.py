@@ -40,8 +40,11 @@ def test_agents_call_the_server_from_the_workers_and_replay_from_the_cache(task,
         assert {b["model"] for b in server.requests} == {"fake-model"}
 
         again = search("again.jsonl")
-        again.run(1)
+        result = again.run(1)
         assert server.calls == 3 * n  # every agent call came from the shared cache
+        # the whole search's totals still show the workload: every request, replayed instead of sent
+        assert result.usage["agent_calls"] == 0
+        assert result.usage["agent_cache_hits"] == 2 * n + len(task.test)
         assert [d.usage["agent_calls"] for d in again.archive] == [0, 0]
         assert [d.usage["agent_cache_hits"] for d in again.archive] == [n, n]
         assert [d.scores for d in again.archive] == [d.scores for d in first.archive]
