@@ -307,6 +307,17 @@ class DesignFailed(SearchError):
                          "(MetaAgentSearch debugs it for you), or raise the time or memory limits if it needs more.")
 
 
+class DesignReplyUnusable(LLMFormatError, SearchError):
+    """The meta agent's reply holds no design: no code block (nor a JSON object with code) to run."""
+
+    def __init__(self, raw: str, problems: list[str]):
+        self.raw, self.problems = raw, list(problems)
+        shown = raw if len(raw) <= 300 else raw[:300] + "..."
+        SearchError.__init__(self, f"the meta agent's reply holds no usable design ({'; '.join(self.problems)}). "
+                             f"Reply was: {shown!r}. The search archives this attempt as failed and goes on; a "
+                             "larger meta model (meta_llm) or a lower temperature writes usable replies more often.")
+
+
 class AgentLLMFailed(SearchError):
     """The agents' model failed inside a worker (unreachable, auth, rate limit): not the design's fault."""
 

@@ -1,7 +1,7 @@
 """The meta agent: writes a new design from a bounded slice of the archive, reflects on it, and debugs it.
 
-Every reply is structured output (thought, name, code) checked against a schema; prompts are the jinja2
-templates beside this module.
+Every reply is a thought, a name and a fenced code block (read by `backprose.search.reply`); prompts are
+the jinja2 templates beside this module.
 """
 
 from __future__ import annotations
@@ -17,16 +17,11 @@ import jinja2
 from backprose.errors import LLMFormatError
 from backprose.search import blocks
 from backprose.search.design import Design
+from backprose.search.reply import parse_design
 from backprose.search.task import SearchTask
 
 TEMPLATES = Path(__file__).parent / "templates"
-SCHEMA = {
-    "type": "object",
-    "required": ["thought", "name", "code"],
-    # A bounded thought leaves the token budget to the code: small models otherwise ramble past max_tokens.
-    "properties": {"thought": {"type": "string", "maxLength": 400}, "name": {"type": "string", "maxLength": 60},
-                   "code": {"type": "string"}},
-}
+THOUGHT_CHARS = 400  # a bounded thought, shown again in later prompts
 
 
 def _truncate_code(code: str, limit: int) -> str:
@@ -43,12 +38,6 @@ def _environment() -> jinja2.Environment:
 
 def render(template: str, **variables: Any) -> str:
     return _environment().get_template(template).render(**variables)
-
-
-def _clean_code(code: str) -> str:
-    """Models often wrap the code in a markdown fence inside the JSON string; keep only the code."""
-    fenced = re.search(r"```(?:python)?\n(.*?)```", code, re.S)
-    return (fenced.group(1) if fenced else code).strip() + "\n"
 
 
 def _clean_name(name: str) -> str:
@@ -68,16 +57,15 @@ class MetaAgent:
         return render("meta_system.j2", blocks=blocks.describe(), max_calls=self.max_calls)
 
     def _ask(self, user: str) -> dict[str, str]:
-        from backprose.llm import complete_json
-
         messages = [{"role": "system", "content": self.system()}, {"role": "user", "content": user}]
-        reply = complete_json(self.llm, messages, schema=SCHEMA, name="design", **self.options)
-        return {"thought": str(reply["thought"]).strip(), "name": _clean_name(reply["name"]),  # type: ignore[call-overload]
-                "code": _clean_code(str(reply["code"]))}  # type: ignore[call-overload]
+        design = parse_design(self.llm.complete(messages, **self.options).text)
+        return {"thought": design["thought"][:THOUGHT_CHARS], "name": _clean_name(design["name"]),
+                "code": design["code"]}
 
     def propose(self, task: SearchTask, operator: str, parents: Sequence[Design], shown: Sequence[Design],
                 listed: Sequence[Design]) -> dict[str, str]:
-        """A new design as {"thought", "name", "code"}; raises LLMFormatError when the reply is unusable."""
+        """A new design as {"thought", "name", "code"}; raises DesignReplyUnusable (an LLMFormatError) when
+        the reply holds no code."""
         examples = [ex["input"] for ex in list(task.validation)[: task.examples_shown]]
         user = render("propose.j2", task=task, examples=examples, shown=shown, listed=listed, operator=operator,
                       parents=list(parents), parent_ids={p.id for p in parents}, code_chars=self.code_chars)
