@@ -5,24 +5,18 @@ within the budget, its constraints, in-context examples, its past values (moment
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from backprose.errors import ReplyFormatError
-from backprose.llm.accounting import track_usage
 from backprose.llm.base import estimate_tokens, messages_tokens
 from backprose.nodes.parameter import Parameter
-from backprose.optimizers.base import Optimizer, Proposal
 from backprose.optimizers.gradients import TextualGradients
+from backprose.optimizers.per_parameter import PerParameterOptimizer
 from backprose.optimizers.problem import show
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.reduce import reduce_feedback
-from backprose.optimizers.replies import aask_json, ask_json, checked, coerce, reserve_tokens
-from backprose.optimizers.sampling import candidate_options
+from backprose.optimizers.replies import checked, reserve_tokens
 
 __all__ = ["TextGrad", "TextualGradients"]
 
@@ -34,7 +28,7 @@ SCHEMA: dict[str, Any] = {
 HISTORY_CHARS = 400  # one remembered value or gradient at most
 
 
-class TextGrad(Optimizer):
+class TextGrad(PerParameterOptimizer):
     """Textual gradient descent over the gradients `opt.propagator` wrote during backward.
 
     Options: `budget` (tokens per prompt), `momentum` (past values shown, 0 for none), `gradient_memory`
@@ -107,36 +101,19 @@ class TextGrad(Optimizer):
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     # --- proposing ----------------------------------------------------------------------------------------
-    @staticmethod
-    def _checker(p: Parameter) -> Any:
-        def check(reply: Any) -> list[str]:
-            if not isinstance(reply, dict) or "value" not in reply:
-                return ['the reply must be an object with "reasoning" and "value"']
-            try:
-                checked(p, reply["value"])
-            except Exception as exc:  # InvalidUpdate, or a projection's own error
-                return [str(exc)]
-            return []
-        return check
+    def schema(self, p: Parameter) -> Mapping[str, Any]:
+        return SCHEMA
 
-    @staticmethod
-    def _salvage(p: Parameter, err: ReplyFormatError) -> tuple[Any, str]:
-        """A parsed but invalid value still goes to apply(), which refuses it with the reason."""
-        if isinstance(err.value, dict) and "value" in err.value:
-            try:
-                return coerce(p, err.value["value"]), f"{p.name}: {err.value.get('reasoning', '')}"
-            except Exception:
-                return err.value["value"], f"{p.name}: {err.value.get('reasoning', '')}"
-        return None, f"{p.name}: the model's reply was unusable: {'; '.join(err.problems)}"
-
-    def _one(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> tuple[Any, str]:
+    def check(self, p: Parameter, reply: Any) -> list[str]:
+        if not isinstance(reply, dict) or "value" not in reply:
+            return ['the reply must be an object with "reasoning" and "value"']
         try:
-            reply = ask_json(self.llm, messages, SCHEMA, self._checker(p), self.templates, self.log, **opts)
-        except ReplyFormatError as err:
-            return self._salvage(p, err)
-        return coerce(p, reply["value"]), f"{p.name}: {reply.get('reasoning', '')}"
+            checked(p, reply["value"])
+        except Exception as exc:  # InvalidUpdate, or a projection's own error
+            return [str(exc)]
+        return []
 
-    def _remember(self, params: list[Parameter]) -> None:
+    def remember(self, params: list[Parameter]) -> None:
         for p in params:
             if self.momentum:
                 seen = show(p._value, HISTORY_CHARS)
@@ -146,50 +123,6 @@ class TextGrad(Optimizer):
                 grad = reduce_feedback(p.feedback, HISTORY_CHARS, self.skip_above)
                 if grad and (not self.past_gradients[p] or self.past_gradients[p][-1] != grad):
                     self.past_gradients[p].append(grad)
-
-    def _assemble(self, params: list[Parameter], results: list[tuple[Any, str]], usage: Any, i: int) -> Proposal:
-        values = {p: v for p, (v, _) in zip(params, results, strict=True) if v is not None}
-        return Proposal(values, "\n".join(r for _, r in results), usage.as_dict(), {"candidate": i})
-
-    def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
-        params = self.trainable()
-        if not params:
-            return []
-        prompts = [self.messages(p) for p in params]
-        proposals = []
-        for i in range(n):
-            opts = candidate_options(i, n, {"max_tokens": self.max_tokens, **options}, self.temperature)
-            with track_usage() as usage, ThreadPoolExecutor(max(1, min(self.workers, len(params)))) as pool:
-                futures = [pool.submit(contextvars.copy_context().run, self._one, p, m, opts)
-                           for p, m in zip(params, prompts, strict=True)]
-                results = [f.result() for f in futures]
-            proposals.append(self._assemble(params, results, usage, i))
-        self._remember(params)
-        return proposals
-
-    async def apropose(self, n: int = 1, **options: Any) -> list[Proposal]:
-        params = self.trainable()
-        if not params:
-            return []
-        prompts = [self.messages(p) for p in params]
-
-        async def one(p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> tuple[Any, str]:
-            try:
-                reply = await aask_json(self.llm, messages, SCHEMA, self._checker(p), self.templates, self.log,
-                                        **opts)
-            except ReplyFormatError as err:
-                return self._salvage(p, err)
-            return coerce(p, reply["value"]), f"{p.name}: {reply.get('reasoning', '')}"
-
-        async def candidate(i: int) -> Proposal:
-            opts = candidate_options(i, n, {"max_tokens": self.max_tokens, **options}, self.temperature)
-            with track_usage() as usage:
-                results = await asyncio.gather(*(one(p, m, opts) for p, m in zip(params, prompts, strict=True)))
-            return self._assemble(params, list(results), usage, i)
-
-        proposals = list(await asyncio.gather(*(candidate(i) for i in range(n))))
-        self._remember(params)
-        return proposals
 
     # --- state --------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
