@@ -4,6 +4,7 @@ from backprose.optimizers.base import Change, Optimizer, Proposal, Update
 from backprose.optimizers.gradients import TextualGradients
 from backprose.optimizers.opro import OPRO
 from backprose.optimizers.optoprime import OptoPrime
+from backprose.optimizers.reflect import Reflect
 from backprose.optimizers.textgrad import TextGrad
 
-__all__ = ["OPRO", "Change", "OptoPrime", "Optimizer", "Proposal", "TextGrad", "TextualGradients", "Update"]
+__all__ = ["OPRO", "Change", "OptoPrime", "Optimizer", "Proposal", "Reflect", "TextGrad", "TextualGradients", "Update"]

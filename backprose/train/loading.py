@@ -12,7 +12,8 @@ from backprose.errors import ProgramNotFound, UnknownOptimizer
 
 OPTIMIZERS = {"optoprime": "backprose.optimizers.optoprime:OptoPrime",
               "textgrad": "backprose.optimizers.textgrad:TextGrad",
-              "opro": "backprose.optimizers.opro:OPRO"}
+              "opro": "backprose.optimizers.opro:OPRO",
+              "reflect": "backprose.optimizers.reflect:Reflect"}
 
 
 def load_program(spec: str) -> Any:

@@ -1,0 +1,168 @@
+"""Reflect: rewrite each parameter from what it did on the examples, in plain words (GEPA's reflective step).
+
+The model reads the parameter's current value, what it is for, and how the program did on each example of
+the minibatch (the input that reached it, the output when the feedback does not already quote it, and the
+feedback), worst first and within the token budget. It then writes a new value. One call per parameter
+and candidate.
+
+Why beside OptoPrime: OptoPrime shows the whole program trace, which strong models use well and small
+ones drown in (a 0.5-1.5B model tends to copy an output or repeat the old value). A short, concrete
+"here is what the grader said, fix it" prompt is one a small local model can follow, and it suits the
+common case of prompts and instructions feeding LLM calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from backprose.llm.base import estimate_tokens, messages_tokens
+from backprose.nodes.node import Node
+from backprose.nodes.parameter import Parameter
+from backprose.optimizers.per_parameter import PerParameterOptimizer
+from backprose.optimizers.problem import show
+from backprose.optimizers.prompts import Templates
+from backprose.optimizers.reduce import default_score
+from backprose.optimizers.replies import checked, coerce, reserve_tokens
+from backprose.trace.graph import minimal_subgraph
+
+__all__ = ["Reflect"]
+
+FIELD_CHARS = (400, 200, 100)  # each input/output/feedback shown at most this long, shrinking to fit
+
+
+@dataclass
+class Example:
+    """One judged output that a parameter reached: what went in, what came out, what the grader said."""
+
+    inputs: list[str]
+    output: str
+    feedback: str
+    score: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def examples_for(p: Parameter) -> list[Example]:
+    """The examples behind `p.feedback`, one per judged output, worst first (unscored before scored)."""
+    found: dict[int, Example] = {}
+    for record in p.feedback:
+        text = record.user_feedback or record.text
+        key = id(record.output)
+        if key not in found:
+            found[key] = Example(_inputs(p, record.output), _text(record.output), text)
+        elif text and text not in found[key].feedback:
+            found[key].feedback += "\n" + text
+        score = record.extra.get("score", default_score(text)) if text else record.extra.get("score")
+        if score is not None:
+            old = found[key].score
+            found[key].score = score if old is None else min(old, score)
+    return sorted(found.values(), key=lambda e: float("-inf") if e.score is None else e.score)
+
+
+def _text(node: Node) -> str:
+    value = node.value
+    return value if isinstance(value, str) else repr(value)
+
+
+def _inputs(p: Parameter, output: Node) -> list[str]:
+    """Values that entered the path from `p` to `output` from outside it: the example's inputs."""
+    path = minimal_subgraph([p], output)
+    on_path = {id(n) for n in path}
+    seen: set[int] = set()
+    found = []
+    for node in path:
+        for parent in node.inputs:
+            if id(parent) in on_path or id(parent) in seen or isinstance(parent, Parameter) or parent.parents:
+                continue
+            seen.add(id(parent))
+            found.append(_text(parent))
+    return found
+
+
+class Reflect(PerParameterOptimizer):
+    """Rewrite parameters from their examples' inputs, outputs and feedback; see the module docstring.
+
+    Options: `budget` (tokens per prompt), `max_examples` (shown at most, worst first), `temperature`,
+    `max_tokens` (of the reply), `workers` (concurrent calls), `templates` (overriding `reflect_system.j2`
+    / `reflect_user.j2`).
+    """
+
+    def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
+                 budget: int = 3000, max_examples: int = 8, temperature: float = 0.0, max_tokens: int = 400,
+                 workers: int = 4, templates: Any = None, **defaults: Any) -> None:
+        super().__init__(parameters, llm, **defaults)
+        self.templates = Templates(templates)
+        self.budget = budget
+        self.max_examples = max_examples
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.workers = workers
+        self._reserve = reserve_tokens(self.schema(Parameter("", name="x" * 40)), self.templates)
+        if budget < self._reserve + 300:
+            raise ValueError(f"budget={budget} tokens cannot hold even the instructions; give at least "
+                             f"{self._reserve + 300}")
+
+    # --- the prompt ---------------------------------------------------------------------------------------
+    def messages(self, p: Parameter) -> list[dict[str, str]]:
+        """The prompt for `p` within the budget: fewer and shorter examples until it fits. Changes nothing."""
+        system = self.templates.render("reflect_system.j2")
+        limit = self.budget - self._reserve - estimate_tokens(system) - 16
+        examples = examples_for(p)
+        shown = examples[: self.max_examples]
+        user = ""
+        for cap in FIELD_CHARS:
+            while True:
+                user = self._render(p, shown, len(examples) - len(shown), cap)
+                if messages_tokens([{"content": user}]) <= limit or len(shown) <= 1:
+                    break
+                shown = shown[:-1]  # the best-scored example goes first
+            if messages_tokens([{"content": user}]) <= limit:
+                break
+            shown = examples[: self.max_examples]
+        if messages_tokens([{"content": user}]) > limit:
+            user = user[: max(limit * 4 - 80, 0)] + "\n[cut to fit the budget]"
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def _render(self, p: Parameter, examples: Sequence[Example], omitted: int, cap: int) -> str:
+        kind = p.value_type + (f" in [{p.bounds[0]}, {p.bounds[1]}]" if p.bounds else "")
+        if p.value_type == "code":
+            kind += f"; keep `def {getattr(p, 'func_name', '')}({getattr(p, 'signature_text', '')})`"
+        shown = [{"inputs": [show(i, cap) for i in e.inputs],
+                  "output": "" if e.output.strip() and e.output.strip()[:60] in e.feedback else show(e.output, cap),
+                  "feedback": show(e.feedback, cap), "score": e.score} for e in examples]
+        return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=show(p._value, 4 * cap),
+                                     role=p.description or "", constraint=p.constraint or "", examples=shown,
+                                     omitted=omitted)
+
+    # --- the reply ----------------------------------------------------------------------------------------
+    def schema(self, p: Parameter) -> Mapping[str, Any]:
+        value: dict[str, Any] = {"type": "string"} if p.value_type in ("text", "code") else {}
+        return {"type": "object", "properties": {p.name: value}, "required": [p.name]}
+
+    def read(self, p: Parameter, reply: Mapping[str, Any]) -> tuple[Any, str]:
+        return coerce(p, reply[p.name]), f"{p.name}: rewritten from the feedback on its examples"
+
+    def salvage(self, p: Parameter, err: Any) -> tuple[Any, str]:
+        if isinstance(err.value, dict) and p.name in err.value:
+            return err.value[p.name], f"{p.name}: {'; '.join(err.problems)}"
+        return None, f"{p.name}: the model's reply was unusable: {'; '.join(err.problems)}"
+
+    def check(self, p: Parameter, reply: Any) -> list[str]:
+        if not isinstance(reply, dict) or p.name not in reply:
+            return [f'the reply must be a JSON object with the key "{p.name}" holding the new value']
+        try:
+            new = checked(p, reply[p.name])
+        except Exception as exc:  # InvalidUpdate, or a projection's own error
+            return [str(exc)]
+        if _same(new, p._value):
+            return [f"the new value of {p.name} is the same as the current one; write a different value that "
+                    "fixes the problems in the feedback"]
+        return []
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) if not hasattr(a, "shape") else bool((a == b).all())
+    except Exception:
+        return False

@@ -1,0 +1,107 @@
+"""Reflect: examples gathered per judged output, worst first, bounded prompts, strict replies keyed by name."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from optimizer_graphs import extend, numeric_graph
+
+import backprose as bp
+from backprose.llm import Scripted, track_usage
+from backprose.llm.base import messages_tokens
+from backprose.optimizers.reflect import Reflect, examples_for
+
+
+def batch(prompt="Solve it.", n=3, scores=None):
+    """A text parameter feeding `n` judged outputs, one per question, with feedback 'Score: s. ...'."""
+    p = bp.param(prompt, name="instructions", description="instructions before each question",
+                 constraint="one sentence")
+    outs = [extend(p, bp.Node(f"question {i}?", name="question")) for i in range(n)]
+    scores = scores or [0.0] * n
+    bp.backward(outs, [f"Score: {s:g}. Reply {i} is wrong: give only the number." for i, s in enumerate(scores)])
+    return p, outs
+
+
+def test_examples_carry_the_input_output_and_feedback_worst_first():
+    p, outs = batch(n=3, scores=[0.5, 0.0, 1.0])
+    examples = examples_for(p)
+    assert [e.score for e in examples] == [0.0, 0.5, 1.0]
+    first = examples[0]
+    assert first.inputs == ["question 1?"]  # the parameter itself is not an input of its own example
+    assert first.output == "Solve it. question 1?"
+    assert "Reply 1 is wrong" in first.feedback
+
+
+def test_prompt_golden(golden):
+    p, _ = batch(n=2, scores=[0.0, 0.5])
+    llm = Scripted([json.dumps({"instructions": "Reply with only the number."})])
+    Reflect([p], llm=llm).step()
+    golden("reflect_user.txt", llm.prompts[0][1]["content"])
+
+
+def test_step_adopts_a_new_value_and_makes_one_call_per_parameter():
+    p, _ = batch()
+    llm = Scripted([json.dumps({"instructions": "Reply with only the number."})])
+    with track_usage() as usage:
+        update = Reflect([p], llm=llm).step()
+    assert usage.calls == 1
+    assert update.changed and p.value == "Reply with only the number."
+
+
+def test_unchanged_value_is_sent_back_once_then_reported_not_adopted():
+    p, _ = batch()
+    llm = Scripted([json.dumps({"instructions": "Solve it."}), json.dumps({"instructions": "Solve it."})])
+    update = Reflect([p], llm=llm).step()
+    assert "same as the current one" in llm.prompts[1][-1]["content"]  # the retry says what was wrong
+    assert p.value == "Solve it." and not update.changed
+
+
+def test_wrong_key_gets_one_retry_and_the_fixed_reply_is_used():
+    p, _ = batch()
+    llm = Scripted([json.dumps({"prompt": "x"}), json.dumps({"instructions": "Give only the number."})])
+    update = Reflect([p], llm=llm).step()
+    assert len(llm.prompts) == 2 and 'key "instructions"' in llm.prompts[1][-1]["content"]
+    assert update.changed and p.value == "Give only the number."
+
+
+def test_number_parameter_is_coerced_and_bounded():
+    x, out = numeric_graph(3.0)
+    out.backward("Score: 0. The output 10 is too low; it must be 50.")
+    llm = Scripted([json.dumps({"x": 500})] * 2)  # the retry says why; the second reply is still refused
+    update = Reflect([x], llm=llm).step()
+    assert not update.changed and x.value == 3.0  # outside the bounds: refused, reported
+    assert update.changes and not update.changes[0].accepted
+
+
+def test_n_candidates_are_sampled_hotter():
+    p, _ = batch()
+    llm = Scripted([json.dumps({"instructions": f"Answer {i}."}) for i in range(3)])
+    proposals = Reflect([p], llm=llm).propose(3)
+    assert [list(pr.values.values())[0] for pr in proposals] == ["Answer 0.", "Answer 1.", "Answer 2."]
+    assert [c.options.get("temperature") for c in llm.calls] == [0.0, 0.4, 0.8]
+
+
+def test_async_propose_matches_sync():
+    p, _ = batch()
+    reply = json.dumps({"instructions": "Only the number."})
+    sync = Reflect([p], llm=Scripted([reply])).propose(1)
+    other = Reflect([p], llm=Scripted([reply]))
+    assert [pr.values for pr in asyncio.run(other.apropose(1))] == [pr.values for pr in sync]
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 40), size=st.integers(1, 3000))
+def test_prompt_stays_within_the_budget(n, size):
+    p, outs = batch(prompt="p" * size, n=n)
+    opt = Reflect([p], llm=Scripted([]), budget=1500)
+    messages = opt.messages(p)
+    from backprose.optimizers.replies import reserve_tokens
+
+    assert messages_tokens(messages) + reserve_tokens(opt.schema(p), opt.templates) <= 1500
+    user = messages[1]["content"]
+    assert "Example 1" in user  # at least the worst example is always shown
+    if n > opt.max_examples:
+        assert "more examples are not shown" in user
