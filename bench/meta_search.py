@@ -60,7 +60,7 @@ def forward(task):
 '''})
 
 
-def search_quality(standin: bool, generations: int, n: int, names: list[str], agent_tokens: int = 64,
+def search_quality(standin: bool, generations: int, n: int, names: list[str], agent_tokens: int = 128,
                    meta_base_url: str | None = None, cache: str | None = None,
                    archive: str | None = None) -> None:
     task = arithmetic(n, n, seed=7)
@@ -146,7 +146,8 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=2)
     ap.add_argument("--problems", type=int, default=12, help="validation problems (and as many test problems)")
     ap.add_argument("--seeds", default="chain_of_thought,self_consistency,step_back")
-    ap.add_argument("--agent-tokens", type=int, default=64, help="max_tokens of each agent call")
+    ap.add_argument("--agent-tokens", type=int, default=128,
+                    help="max_tokens of each agent call (the 0.5B model's worked answers average ~100 tokens)")
     ap.add_argument("--meta-base-url", default=None, help="OpenAI-compatible server for the meta agent")
     ap.add_argument("--cache", default=None, help="response cache directory (reruns replay finished calls)")
     ap.add_argument("--archive", default=None, help="archive file to keep (watch it grow; rerun to resume)")
