@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from backprose.errors import LLMFormatError
 from backprose.networks.prompts import cut, render
+from backprose.networks.replies import ask_json
 from backprose.nodes.message import Message
 from backprose.nodes.node import Node
 from backprose.trace.backward import Feedback
@@ -117,12 +118,10 @@ class NetworkGradients:
         return self._llm
 
     def _ask(self, kind: str, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any] | None:
-        from backprose.llm.structured import complete_json
-
         messages = [{"role": "system", "content": render(system)}, {"role": "user", "content": user}]
         try:
-            reply = complete_json(self.llm, messages, schema, name=f"{kind}_gradient", max_tokens=self.max_tokens,
-                                  temperature=self.temperature)
+            reply = ask_json(self.llm, messages, schema, name=f"{kind}_gradient", max_tokens=self.max_tokens,
+                             temperature=self.temperature)
         except LLMFormatError as exc:
             self.log.append({"kind": kind, "messages": messages, "error": str(exc)})
             return None

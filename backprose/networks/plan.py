@@ -16,6 +16,7 @@ from typing import Any
 from backprose.errors import InvalidSpec, LLMFormatError
 from backprose.networks.aggregate import BUILTIN
 from backprose.networks.prompts import cut, render
+from backprose.networks.replies import ask_json
 from backprose.networks.spec import DEFAULT_ROLE, check_spec, validate_spec
 
 SCHEMA: dict[str, Any] = {"type": "object", "properties": {"layers": {"type": "array"}}, "required": ["layers"]}
@@ -72,8 +73,6 @@ def decompose(task: str, *, llm: Any = None, examples: Iterable[Any] = (), layer
               aggregations: Iterable[str] | None = None, fallback: Mapping[str, Any] | None = None,
               max_tokens: int = 768) -> dict[str, Any]:
     """A validated spec for `task`, designed by the model (see the module docstring for failures)."""
-    from backprose.llm.structured import complete_json
-
     names = list(aggregations or BUILTIN)
     docs = [(n, BUILTIN[n].doc if n in BUILTIN else "user-defined") for n in names]
     shown = [cut(e, 300) for e in list(examples)[:3]]
@@ -83,8 +82,8 @@ def decompose(task: str, *, llm: Any = None, examples: Iterable[Any] = (), layer
                       aggregations=docs, problems=problems)
         messages = [{"role": "system", "content": render("decompose_system.j2")}, {"role": "user", "content": user}]
         try:
-            raw = complete_json(_client(llm), messages, SCHEMA, name="network_spec", max_tokens=max_tokens,
-                                temperature=0)
+            raw = ask_json(_client(llm), messages, SCHEMA, name="network_spec", max_tokens=max_tokens,
+                           temperature=0)
         except LLMFormatError as exc:
             problems = [f"the reply was not the requested JSON ({cut(exc, 200)})"]
             continue
@@ -107,16 +106,14 @@ def adapt(learned: Mapping[str, Any], task: str, *, llm: Any = None, layers: int
     A reused layer keeps its trained team, prompts and aggregation; new layers come from the model's
     design. If the model's reply is unusable the learned spec is returned as it is, with the new task.
     """
-    from backprose.llm.structured import complete_json
-
     names = list(aggregations or BUILTIN)
     by_name = {layer["name"]: layer for layer in learned["layers"]}
     user = render("adapt_user.j2", learned_task=learned.get("task", ""), learned=learned["layers"], task=task,
                   layers=layers, aggregations=names)
     try:
-        raw = complete_json(_client(llm), [{"role": "system", "content": render("decompose_system.j2")},
-                                           {"role": "user", "content": user}], SCHEMA, name="network_spec",
-                            max_tokens=max_tokens, temperature=0)
+        raw = ask_json(_client(llm), [{"role": "system", "content": render("decompose_system.j2")},
+                                      {"role": "user", "content": user}], SCHEMA, name="network_spec",
+                       max_tokens=max_tokens, temperature=0)
     except LLMFormatError:
         raw = None
     out: list[Any] = []
