@@ -53,3 +53,9 @@ def test_a_design_with_raw_newlines_is_used_instead_of_the_fallback():
     fallback = {**SPEC, "layers": [dict(SPEC["layers"][1], name="only")]}
     got = decompose("add numbers", llm=Scripted(lambda m: text), layers=2, team_size=2, fallback=fallback)
     assert got["layers"][0]["subtask"] == "multiply\nfirst"
+
+
+def test_a_lenient_reply_missing_a_required_key_is_still_an_error():
+    schema = {"type": "object", "required": ["layers"]}
+    with pytest.raises(LLMFormatError):
+        ask_json(Scripted(lambda m: '{"steps": "one\ntwo"}'), [{"role": "user", "content": "x"}], schema, name="s")
