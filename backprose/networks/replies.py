@@ -33,7 +33,7 @@ def ask_json(llm: Any, messages: Sequence[Mapping[str, str]], schema: Mapping[st
              **options: Any) -> Any:
     """`complete_json`, falling back to a lenient reading of the raw reply; LLMFormatError if both fail.
 
-    The lenient value is not checked against `schema`: callers here already check the shapes they use.
+    The lenient value must have the schema's required keys; callers here check the shapes they use.
     """
     from backprose.llm.structured import complete_json
 
@@ -41,6 +41,6 @@ def ask_json(llm: Any, messages: Sequence[Mapping[str, str]], schema: Mapping[st
         return complete_json(llm, list(messages), schema, name=name, **options)
     except LLMFormatError as exc:
         value = lenient_json(exc.raw)
-        if value is None:
+        if value is None or any(key not in value for key in schema.get("required", ())):
             raise
         return value
