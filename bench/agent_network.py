@@ -1,7 +1,7 @@
 """Agent network on arithmetic word problems, local model: trained network vs three baselines.
 
     python bench/agent_network.py [--train 2] [--val 3] [--test 6] [--calls 60] [--max-tokens 200]
-                                  [--meta-base-url URL] [--cache DIR]
+                                  [--meta-base-url URL] [--cache DIR] [--rows abcd]
 
 Prints test accuracy and model calls for (a) one agent with the initial prompt, (b) the untrained
 network, (c) the network trained by plain TextGrad on its prompts and (d) the network trained by global
@@ -70,6 +70,7 @@ def main() -> None:
                         help="per agent reply; the 0.5B model's worked answers need about 150 tokens")
     parser.add_argument("--meta-base-url", default=None, help="OpenAI-compatible server for the optimizers")
     parser.add_argument("--cache", default=None, help="response cache directory (reruns replay finished calls)")
+    parser.add_argument("--rows", default="abcd", help="which rows to measure, e.g. 'ad'")
     args = parser.parse_args()
 
     from backprose.llm.local import Local
@@ -93,19 +94,24 @@ def main() -> None:
     print(f"test problems: {len(test)}, train {len(train)}, val {len(val)}, training budget {args.calls} calls, "
           f"agents {llm.base_url}, optimizers {meta.base_url}", flush=True)
     single = Agent(first["role"], first["prompt"] + " End with the answer as a number.", llm=llm, **opts)
-    row("(a) single agent, initial prompt", *accuracy(single, test), 0)
-    row("(b) untrained network", *accuracy(AgentNetwork(example.FALLBACK, llm=llm, **opts), test), 0)
-    net_c, calls_c, res_c = trained(llm, lambda n: TextGrad(n.prompt_parameters(), meta, momentum=2, max_tokens=192,
-                                                        workers=1), train, val, args.calls, opts)
-    steps(res_c)
-    row("(c) network + plain TextGrad on prompts", *accuracy(net_c, test), calls_c)
-    net_d, calls_d, res_d = trained(llm, lambda n: NetworkOptimizer(n, meta, max_tokens=192), train, val, args.calls,
-                                opts)
-    steps(res_d)
-    row("(d) network trained with global+local gradients", *accuracy(net_d, test), calls_d)
-    base = rows[0][1]
-    print(f"trained network vs single agent: {rows[3][1] - base:+.2f} accuracy; "
-          f"best variant: {max(rows, key=lambda r: r[1])[0]}")
+    if "a" in args.rows:
+        row("(a) single agent, initial prompt", *accuracy(single, test), 0)
+    if "b" in args.rows:
+        row("(b) untrained network", *accuracy(AgentNetwork(example.FALLBACK, llm=llm, **opts), test), 0)
+    if "c" in args.rows:
+        def textgrad(n: AgentNetwork) -> TextGrad:
+            return TextGrad(n.prompt_parameters(), meta, momentum=2, max_tokens=192, workers=1)
+
+        net_c, calls_c, res_c = trained(llm, textgrad, train, val, args.calls, opts)
+        steps(res_c)
+        row("(c) network + plain TextGrad on prompts", *accuracy(net_c, test), calls_c)
+    if "d" in args.rows:
+        net_d, calls_d, res_d = trained(llm, lambda n: NetworkOptimizer(n, meta, max_tokens=192), train, val,
+                                        args.calls, opts)
+        steps(res_d)
+        row("(d) network trained with global+local gradients", *accuracy(net_d, test), calls_d)
+    if rows:
+        print(f"best variant: {max(rows, key=lambda r: r[1])[0]}")
     print(json.dumps({r[0]: {"accuracy": r[1], "train_calls": r[3], "test_calls": r[2]} for r in rows}))
 
 
