@@ -67,7 +67,8 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=4)
     parser.add_argument("--val", type=int, default=4)
     parser.add_argument("--test", type=int, default=6)
-    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--max-tokens", type=int, default=200,
+                        help="per agent reply: the default model's worked answers need about 150 tokens")
     parser.add_argument("--out", default="runs/agent_network")
     args = parser.parse_args()
 
