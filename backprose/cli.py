@@ -16,22 +16,27 @@ from typing import Any
 from backprose.errors import BackproseError
 
 
-def _client() -> Any:
-    """The model the run uses, with the response cache on, so no paid-for call is ever lost."""
+def _client(model: str | None = None) -> Any:
+    """The model the run uses, with the response cache on, so no paid-for call is ever lost.
+
+    `model` overrides the default: a model name on the configured endpoint, or else a local model name or
+    GGUF path (how a run gives its optimizer a stronger model than its program).
+    """
     from backprose.llm.config import ENV_VARS
 
     if any(os.environ.get(name) for name in ENV_VARS):
         from backprose.llm.openai_client import OpenAI
 
-        return OpenAI(model=os.environ.get("BACKPROSE_MODEL"), base_url=os.environ.get("BACKPROSE_BASE_URL"),
-                      api_key=os.environ.get("OPENAI_API_KEY"), cache=True)
+        return OpenAI(model=model or os.environ.get("BACKPROSE_MODEL"),
+                      base_url=os.environ.get("BACKPROSE_BASE_URL"), api_key=os.environ.get("OPENAI_API_KEY"),
+                      cache=True)
     try:
         from backprose.llm.local import Local
     except ImportError as err:
         from backprose.errors import LLMNotConfigured
 
         raise LLMNotConfigured(f"importing it failed: {err}") from None
-    return Local(cache=True)
+    return Local(model, cache=True)
 
 
 def _build(config: dict[str, Any], run_dir: Path) -> Any:
@@ -54,7 +59,8 @@ def _build(config: dict[str, Any], run_dir: Path) -> Any:
     program = load_program(config["program"])
     make_optimizer(config["optimizer"], [], check_only=True)
     llm = _client()
-    optimizer = make_optimizer(config["optimizer"], program.parameters(), llm=llm,
+    optimizer_llm = _client(config["optimizer_model"]) if config.get("optimizer_model") else llm
+    optimizer = make_optimizer(config["optimizer"], program.parameters(), llm=optimizer_llm,
                                **config.get("optimizer_options", {}))
     strategy = make_strategy(config["strategy"], **({"n": config["candidates"]} if config.get("candidates") else {}))
     return llm, Trainer(program, train, val, guide, optimizer, strategy=strategy, steps=config["steps"],
@@ -83,8 +89,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     where, _, name = args.program.rpartition(":")
     program = f"{Path(where).resolve()}:{name}" if where and Path(where).exists() else args.program
     config = {"program": program, "data": str(data), "metric": args.metric, "optimizer": args.optimizer,
-              "strategy": args.strategy, "steps": args.steps, "batch_size": args.batch_size,
-              "val_fraction": args.val_fraction, "seed": args.seed, "concurrency": args.concurrency}
+              "optimizer_model": args.optimizer_model, "strategy": args.strategy, "steps": args.steps,
+              "batch_size": args.batch_size, "val_fraction": args.val_fraction, "seed": args.seed,
+              "concurrency": args.concurrency}
     return _run(config, run_dir, resume=False)
 
 
@@ -117,7 +124,10 @@ def parser() -> argparse.ArgumentParser:
     o.add_argument("program", help="path.py:object naming a bp.Module (or a class/function making one)")
     o.add_argument("--data", required=True, help="a .jsonl or .csv file with 'input' and 'target' fields")
     o.add_argument("--metric", required=True, help="exact_match, normalized_match, numeric, regex, llm_judge, ...")
-    o.add_argument("--optimizer", default="optoprime", help="optoprime (default), textgrad or opro")
+    o.add_argument("--optimizer", default="optoprime", help="optoprime (default), reflect, textgrad or opro")
+    o.add_argument("--optimizer-model", default=None,
+                   help="a stronger model for the optimizer: a model name on the configured endpoint, or a "
+                        "local model name or .gguf path (default: the program's model)")
     o.add_argument("--strategy", default="best_of_n", help="best_of_n (default), beam, ucb or pareto")
     o.add_argument("--steps", type=int, default=5)
     o.add_argument("--batch-size", type=int, default=4)

