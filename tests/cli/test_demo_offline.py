@@ -14,9 +14,8 @@ ANSWERS = {rec.input: rec.target for rec in load(DATA)}
 
 def model(messages):
     text = messages[-1]["content"]
-    if "#Variables" in text:  # the optimizer: suggest a terse-format instruction
-        return json.dumps({"reasoning": "the outputs must be bare numbers",
-                           "suggestion": {"instructions": "Reply with only the final number."}})
+    if messages[0]["content"].startswith("You improve one parameter"):  # the optimizer: a terse-format prompt
+        return json.dumps({"instructions": "Reply with only the final number."})
     question = text.split("\n\n", 1)[-1]
     answer = ANSWERS[question]
     return answer if text.startswith("Reply with only") else f"The answer is {answer} items."

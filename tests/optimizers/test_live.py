@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import backprose as bp
-from backprose.optimizers import OPRO, OptoPrime, TextGrad
+from backprose.optimizers import OPRO, OptoPrime, Reflect, TextGrad
 
 pytestmark = pytest.mark.live
 
@@ -41,3 +41,12 @@ def test_opro_step(local_llm):
     update = OPRO([x], llm=local_llm, budget=1500, max_tokens=80).step(score=0.1)
     assert update.changed, update
     assert x.value != 1
+
+
+def test_reflect_step(local_llm):
+    p = bp.param("Say hi.", name="greeting", description="a greeting shown to the user")
+    outs = [bp.bundle()(lambda s, n: f"{s} ({n})")(p, bp.Node(name, name="user")) for name in ("Ann", "Bo")]
+    bp.backward(outs, ["Score: 0. Too short: the greeting must welcome the user by name."] * 2)
+    update = Reflect([p], llm=local_llm, budget=1500, max_tokens=60).step()
+    assert update.changed, update
+    assert p.value != "Say hi."
