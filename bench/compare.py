@@ -102,13 +102,14 @@ def make_ask(base_url: str, model: str) -> Ask:
 
 # --- one runner per framework: (problem, base_url, model, ask, steps, max_tokens) -> (initial, final) -----
 
-def run_backprose(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> Scores:
+def run_backprose(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int,
+                  optimizer: str = "OptoPrime") -> Scores:
     import backprose as bp
 
     llm = bp.llm.OpenAI(model=model, base_url=base_url, api_key=API_KEY, max_concurrency=1, timeout=1800)
     p = bp.param(problem.initial, name="value", description=problem.description)
     op = bp.bundle(problem.forward_doc, name="forward")(lambda v: problem.forward(v, ask))
-    opt = bp.optimizers.OptoPrime([p], llm=llm, budget=3000, max_tokens=max_tokens)
+    opt = getattr(bp.optimizers, optimizer)([p], llm=llm, budget=3000, max_tokens=max_tokens)
     for i in range(steps + 1):
         out = op(p)
         score, feedback = problem.evaluate(str(out.value))
@@ -120,6 +121,11 @@ def run_backprose(problem: Problem, base_url: str, model: str, ask: Ask, steps: 
         opt.step()
         opt.zero_feedback()
     return first, score
+
+
+def run_backprose_reflect(problem: Problem, base_url: str, model: str, ask: Ask, steps: int,
+                          max_tokens: int) -> Scores:
+    return run_backprose(problem, base_url, model, ask, steps, max_tokens, optimizer="Reflect")
 
 
 def run_trace(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, max_tokens: int) -> Scores:
@@ -218,6 +224,7 @@ def run_dspy(problem: Problem, base_url: str, model: str, ask: Ask, steps: int, 
 
 RUNNERS: dict[str, tuple[str, Callable[..., Scores]]] = {
     "backprose (OptoPrime)": ("backprose", run_backprose),
+    "backprose (Reflect)": ("backprose", run_backprose_reflect),
     "trace-opt (OptoPrime)": ("opto", run_trace),
     "textgrad (TGD)": ("textgrad", run_textgrad),
     "dspy (GEPA)": ("dspy", run_dspy),

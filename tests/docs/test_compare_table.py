@@ -15,7 +15,8 @@ def test_compare_writes_a_row_per_framework_with_counted_calls(tmp_path):
     reply = json.dumps({"reasoning": "The number is too low; 37 fits.", "suggestion": {"value": 37}})
     with FakeOpenAIServer(reply=lambda body: reply, models=["fake-model"]) as server:
         done = subprocess.run([sys.executable, str(ROOT / "bench/compare.py"), "--base-url", server.base_url,
-                               "--model", "fake-model", "--only", "numeric_target", "--frameworks", "backprose,nope",
+                               "--model", "fake-model", "--only", "numeric_target",
+                               "--frameworks", "backprose (OptoPrime),nope",
                                "--out", str(tmp_path / "table.md")], capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         calls = server.calls
