@@ -110,8 +110,10 @@ def main() -> None:
                                         args.calls, opts)
         steps(res_d)
         row("(d) network trained with global+local gradients", *accuracy(net_d, test), calls_d)
-    if rows:
-        print(f"best variant: {max(rows, key=lambda r: r[1])[0]}")
+    top = max((r[1] for r in rows), default=0.0)
+    leaders = [r[0] for r in rows if r[1] == top]
+    if len(rows) > 1:
+        print("best variant: " + (leaders[0] if len(leaders) == 1 else "tie between " + ", ".join(leaders)))
     print(json.dumps({r[0]: {"accuracy": r[1], "train_calls": r[3], "test_calls": r[2]} for r in rows}))
 
 
