@@ -40,15 +40,19 @@ def render(name: str, **variables: Any) -> str:
 
 
 def extract_json(text: str) -> Any:
-    """The first JSON value in `text`, tolerating ```json fences and prose around it; ValueError if none."""
+    """The first JSON value in `text`, tolerating ```json fences and prose around it; ValueError if none.
+
+    Raw newlines and tabs inside strings are accepted: small models and llama.cpp's JSON grammar emit them,
+    and the reply means exactly what it says.
+    """
     stripped = text.strip()
     candidates = [m.group(1).strip() for m in _FENCE.finditer(text)] + [stripped]
+    decoder = json.JSONDecoder(strict=False)
     for candidate in candidates:
         try:
-            return json.loads(candidate)
+            return decoder.decode(candidate)
         except ValueError:
             pass
-    decoder = json.JSONDecoder()
     for match in re.finditer(r"[\[{]", text):
         try:
             value, _ = decoder.raw_decode(text, match.start())

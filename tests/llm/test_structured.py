@@ -119,3 +119,10 @@ def test_repair_through_a_real_server_round_trip():
         last = server.requests[1]["messages"][-1]["content"]
         assert "$.answer: expected string, got integer" in last
         assert 'missing required key "score"' in last
+
+
+def test_raw_newlines_inside_json_strings_are_read():
+    from backprose.llm.structured import extract_json
+
+    assert extract_json('{"value": "line one\nline two\tend"}') == {"value": "line one\nline two\tend"}
+    assert extract_json('Here: {"a": "x\ny"} done') == {"a": "x\ny"}
