@@ -110,10 +110,11 @@ class Reflect(PerParameterOptimizer):
         limit = self.budget - self._reserve - estimate_tokens(system) - 16
         examples = examples_for(p)
         shown = examples[: self.max_examples]
+        value_cap = max(limit * 4 * 2 // 5, 200)  # the value whole, unless it would crowd out the examples
         user = ""
         for cap in FIELD_CHARS:
             while True:
-                user = self._render(p, shown, len(examples) - len(shown), cap)
+                user = self._render(p, shown, len(examples) - len(shown), cap, value_cap)
                 if messages_tokens([{"content": user}]) <= limit or len(shown) <= 1:
                     break
                 shown = shown[:-1]  # the best-scored example goes first
@@ -124,14 +125,14 @@ class Reflect(PerParameterOptimizer):
             user = user[: max(limit * 4 - 80, 0)] + "\n[cut to fit the budget]"
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    def _render(self, p: Parameter, examples: Sequence[Example], omitted: int, cap: int) -> str:
+    def _render(self, p: Parameter, examples: Sequence[Example], omitted: int, cap: int, value_cap: int) -> str:
         kind = p.value_type + (f" in [{p.bounds[0]}, {p.bounds[1]}]" if p.bounds else "")
         if p.value_type == "code":
             kind += f"; keep `def {getattr(p, 'func_name', '')}({getattr(p, 'signature_text', '')})`"
         shown = [{"inputs": [show(i, cap) for i in e.inputs],
                   "output": "" if e.output.strip() and e.output.strip()[:60] in e.feedback else show(e.output, cap),
                   "feedback": show(e.feedback, cap), "score": e.score} for e in examples]
-        return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=show(p._value, 4 * cap),
+        return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=show(p._value, value_cap),
                                      role=p.description or "", constraint=p.constraint or "", examples=shown,
                                      omitted=omitted)
 

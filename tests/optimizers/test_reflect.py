@@ -105,3 +105,10 @@ def test_prompt_stays_within_the_budget(n, size):
     assert "Example 1" in user  # at least the worst example is always shown
     if n > opt.max_examples:
         assert "more examples are not shown" in user
+
+
+def test_a_long_value_is_shown_whole_when_the_budget_allows():
+    long_prompt = " ".join(f"rule{i}." for i in range(400))  # about 3,000 characters
+    p, _ = batch(prompt=long_prompt, n=2)
+    user = Reflect([p], llm=Scripted([]), budget=4000).messages(p)[1]["content"]
+    assert long_prompt in user
