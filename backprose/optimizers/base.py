@@ -97,7 +97,8 @@ def _jsonable(value: Any) -> Any:
     return value.tolist() if isinstance(value, np.ndarray) else value
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that also holds for numpy arrays (where `==` is elementwise)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return bool(np.array_equal(a, b))
     return bool(a == b)
@@ -162,7 +163,7 @@ class Optimizer:
             except InvalidUpdate as exc:
                 update.changes.append(Change(p, old, suggestion, False, str(exc)))
                 continue
-            if _same(new, old):
+            if same_value(new, old):
                 continue
             _assign(p, new)
             update.changes.append(Change(p, old, new, True))

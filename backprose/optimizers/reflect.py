@@ -20,6 +20,7 @@ from typing import Any
 from backprose.llm.base import estimate_tokens, messages_tokens
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
+from backprose.optimizers.base import same_value
 from backprose.optimizers.per_parameter import PerParameterOptimizer
 from backprose.optimizers.problem import show
 from backprose.optimizers.prompts import Templates
@@ -109,20 +110,15 @@ class Reflect(PerParameterOptimizer):
         system = self.templates.render("reflect_system.j2")
         limit = self.budget - self._reserve - estimate_tokens(system) - 16
         examples = examples_for(p)
-        shown = examples[: self.max_examples]
+        most = min(len(examples), self.max_examples)
         value_cap = max(limit * 4 * 2 // 5, 200)  # the value whole, unless it would crowd out the examples
         user = ""
-        for cap in FIELD_CHARS:
-            while True:
-                user = self._render(p, shown, len(examples) - len(shown), cap, value_cap)
-                if messages_tokens([{"content": user}]) <= limit or len(shown) <= 1:
-                    break
-                shown = shown[:-1]  # the best-scored example goes first
-            if messages_tokens([{"content": user}]) <= limit:
-                break
-            shown = examples[: self.max_examples]
-        if messages_tokens([{"content": user}]) > limit:
-            user = user[: max(limit * 4 - 80, 0)] + "\n[cut to fit the budget]"
+        for cap in FIELD_CHARS:  # shorter fields only once even one example does not fit
+            for count in range(most, 0, -1) or [0]:  # the best-scored examples go first
+                user = self._render(p, examples[:count], len(examples) - count, cap, value_cap)
+                if messages_tokens([{"content": user}]) <= limit:
+                    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        user = user[: max(limit * 4 - 80, 0)] + "\n[cut to fit the budget]"
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def _render(self, p: Parameter, examples: Sequence[Example], omitted: int, cap: int, value_cap: int) -> str:
@@ -156,14 +152,8 @@ class Reflect(PerParameterOptimizer):
             new = checked(p, reply[p.name])
         except Exception as exc:  # InvalidUpdate, or a projection's own error
             return [str(exc)]
-        if _same(new, p._value):
+        if same_value(new, p._value):
             return [f"the new value of {p.name} is the same as the current one; write a different value that "
                     "fixes the problems in the feedback"]
         return []
 
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b) if not hasattr(a, "shape") else bool((a == b).all())
-    except Exception:
-        return False
