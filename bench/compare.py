@@ -9,6 +9,10 @@ It installs nothing: a framework that is not importable gets a row saying so (`p
 textgrad dspy` to include them). Every request of a run, forward and optimizer alike, goes through a small
 counting proxy on 127.0.0.1, so calls and tokens are measured the same way for every framework (tokens are
 the server's own `usage` figures). Wall time is the whole run. Runs stop early at a perfect score.
+
+`--steps` is a budget of optimizer requests: each framework gets that many steps, and backprose's retry
+of a reply that does not parse uses up one of them (trace-opt loses the step instead; textgrad's gradient
+requests are part of its step).
 """
 
 from __future__ import annotations
@@ -110,17 +114,19 @@ def run_backprose(problem: Problem, base_url: str, model: str, ask: Ask, steps: 
     p = bp.param(problem.initial, name="value", description=problem.description)
     op = bp.bundle(problem.forward_doc, name="forward")(lambda v: problem.forward(v, ask))
     opt = getattr(bp.optimizers, optimizer)([p], llm=llm, budget=3000, max_tokens=max_tokens)
-    for i in range(steps + 1):
+    spent = 0  # optimizer requests: a retry of a bad reply uses up one of the `steps`
+    while True:
         out = op(p)
         score, feedback = problem.evaluate(str(out.value))
-        if i == 0:
+        if not spent:
             first = score
-        if score >= 1.0 or i == steps:
+        if score >= 1.0 or spent >= steps:
             return first, score
         out.backward(feedback)
-        opt.step()
+        opt.retries = min(1, steps - spent - 1)
+        usage = opt.step().usage
+        spent += max(1, usage.get("calls", 0) + usage.get("cache_hits", 0))
         opt.zero_feedback()
-    return first, score
 
 
 def run_backprose_reflect(problem: Problem, base_url: str, model: str, ask: Ask, steps: int,

@@ -104,11 +104,19 @@ def same_value(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def check_retries(retries: int) -> int:
+    """`retries` if it is a usable count of extra requests for a reply that does not parse or check."""
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries={retries!r}: give the number of extra requests allowed for a reply that does "
+                         "not parse or check, 0 or more (default 1)")
+    return retries
+
+
 class Optimizer:
     """Base class: parameter groups, `propose`/`apply`/`step`, `zero_feedback` and resumable state."""
 
-    def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None,
-                 **defaults: Any) -> None:
+    def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
+                 retries: int = 1, **defaults: Any) -> None:
         items = list(parameters)
         if not items:
             raise ValueError("the optimizer got no parameters; pass module.parameters() or a list of bp.param")
@@ -123,6 +131,8 @@ class Optimizer:
                                 "bp.param(...)")
             self.param_groups.append({**defaults, **group, "params": params})
         self._llm = llm
+        # may change between steps, e.g. to 0 when a budget has one request left
+        self.retries = check_retries(retries)
         self.log: list[dict[str, Any]] = []
 
     @property

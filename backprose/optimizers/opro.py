@@ -131,7 +131,7 @@ class OPRO(Optimizer):
             with track_usage() as usage:
                 try:
                     reply = ask_json(self.llm, messages, SCHEMA, self._checker(names), self.templates, self.log,
-                                     **opts)
+                                     retries=self.retries, **opts)
                 except ReplyFormatError as err:
                     proposals.append(self._failed(err, usage, i, names))
                     continue
@@ -149,7 +149,7 @@ class OPRO(Optimizer):
             with track_usage() as usage:
                 try:
                     reply = await aask_json(self.llm, messages, SCHEMA, self._checker(names), self.templates,
-                                            self.log, **opts)
+                                            self.log, retries=self.retries, **opts)
                 except ReplyFormatError as err:
                     return self._failed(err, usage, i, names)
             return self._result(reply, names, usage, i)

@@ -64,7 +64,8 @@ class PerParameterOptimizer(Optimizer):
 
     def _one(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> Result:
         try:
-            reply = ask_json(self.llm, messages, self.schema(p), self._checker(p), self.templates, self.log, **opts)
+            reply = ask_json(self.llm, messages, self.schema(p), self._checker(p), self.templates, self.log,
+                             retries=self.retries, **opts)
         except ReplyFormatError as err:
             return self.salvage(p, err)
         return self.read(p, reply)
@@ -72,7 +73,7 @@ class PerParameterOptimizer(Optimizer):
     async def _aone(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> Result:
         try:
             reply = await aask_json(self.llm, messages, self.schema(p), self._checker(p), self.templates,
-                                    self.log, **opts)
+                                    self.log, retries=self.retries, **opts)
         except ReplyFormatError as err:
             return self.salvage(p, err)
         return self.read(p, reply)

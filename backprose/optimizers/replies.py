@@ -2,7 +2,8 @@
 
 Raw text is never adopted as a value: a reply is usable only if it parses as the requested JSON and each
 suggestion coerces to its parameter's type. Otherwise the model gets one more chance with the list of
-problems, and then `ReplyFormatError` carries the reply and the problems to the caller.
+problems (`retries`, default 1; 0 when every request must count), and then `ReplyFormatError` carries the
+reply and the problems to the caller.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from backprose.errors import InvalidUpdate, ReplyFormatError
 from backprose.llm.base import estimate_tokens, normalize_messages
 from backprose.llm.structured import check, render, response_format
 from backprose.nodes.parameter import Parameter
-from backprose.optimizers.base import Proposal
+from backprose.optimizers.base import Proposal, check_retries
 from backprose.optimizers.prompts import Templates
 
 Checker = Callable[[Any], list[str]]
@@ -69,12 +70,13 @@ def _retry(asked: list[dict[str, Any]], reply: str, problems: list[str], templat
 
 
 def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
-             templates: Templates, log: list[dict[str, Any]] | None = None, **options: Any) -> Any:
-    """The parsed reply once it passes `checker`; at most two calls (the retry samples warmer, since a
+             templates: Templates, log: list[dict[str, Any]] | None = None, *, retries: int = 1,
+             **options: Any) -> Any:
+    """The parsed reply once it passes `checker`; at most `1 + retries` calls (a retry samples warmer, since a
     deterministic model would repeat itself); ReplyFormatError otherwise."""
     asked = _with_instructions(normalize_messages(messages), schema)
     request = asked
-    for attempt in range(2):
+    for attempt in range(1 + check_retries(retries)):
         text = llm.complete(request, **_options(llm, schema, options)).text
         value, problems = _problems(text, schema, checker)
         if log is not None:
@@ -89,12 +91,12 @@ def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker:
 
 
 async def aask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None,
-                    checker: Checker, templates: Templates, log: list[dict[str, Any]] | None = None,
-                    **options: Any) -> Any:
+                    checker: Checker, templates: Templates, log: list[dict[str, Any]] | None = None, *,
+                    retries: int = 1, **options: Any) -> Any:
     """Async `ask_json`."""
     asked = _with_instructions(normalize_messages(messages), schema)
     request = asked
-    for attempt in range(2):
+    for attempt in range(1 + check_retries(retries)):
         text = (await llm.acomplete(request, **_options(llm, schema, options))).text
         value, problems = _problems(text, schema, checker)
         if log is not None:

@@ -130,6 +130,34 @@ def test_semantic_problems_are_retried_too_and_then_raise():
     assert llm.remaining == 1  # exactly two calls
 
 
+@pytest.mark.parametrize("retries", [0, 1, 2])
+def test_retries_bound_the_requests_a_bad_reply_can_cost(retries):
+    llm = Scripted(['{"value": "x"}'] * 4)
+    with pytest.raises(ReplyFormatError):
+        ask_json(llm, "q", SCHEMA, _value_checker, Templates(), retries=retries)
+    assert llm.remaining == 4 - (1 + retries)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "1"])
+def test_a_bad_retry_count_is_refused_with_the_fix(bad):
+    with pytest.raises(ValueError, match="0 or more"):
+        ask_json(Scripted([]), "q", SCHEMA, _value_checker, Templates(), retries=bad)
+    with pytest.raises(ValueError, match="0 or more"):
+        bp.optimizers.OptoPrime([bp.param(1.0, name="x")], llm=Scripted([]), retries=bad)
+
+
+@pytest.mark.parametrize("name", ["OptoPrime", "TextGrad", "Reflect", "OPRO"])
+def test_every_optimizer_makes_one_request_per_step_with_retries_off(name):
+    x, out = numeric_graph()
+    out.backward("too low")
+    llm = Scripted(["not json"] * 3)
+    opt = getattr(bp.optimizers, name)([x], llm=llm, retries=0)
+    update = opt.step()
+    assert x.value == 3.0 and not update.accepted
+    asked = [e for e in opt.log if e["kind"] == "prompt"]
+    assert len(asked) == 1 and asked[0]["problems"]
+
+
 def test_unusable_replies_change_nothing_and_are_reported():
     x, out = numeric_graph()
     out.backward("too low")
