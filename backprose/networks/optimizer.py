@@ -20,6 +20,7 @@ from backprose.networks.spec import validate_spec
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Change, Optimizer, Proposal, Update
+from backprose.optimizers.reflect import Reflect
 from backprose.optimizers.textgrad import TextGrad
 
 if TYPE_CHECKING:
@@ -27,33 +28,41 @@ if TYPE_CHECKING:
     from backprose.networks.network import AgentNetwork
 
 TARGETS = ("system", "instructions", "aggregator")
+REWRITERS = ("textgrad", "reflect")
 
 
 class NetworkOptimizer(Optimizer):
     """Optimize an `AgentNetwork`'s structure and prompts from global and local textual gradients.
 
     `targets` picks which texts get rewritten (agent `system` roles, agent `instructions`, layer
-    `aggregator` prompts); `edits=False` keeps the structure fixed. `momentum` and `gradient_memory` are
-    TextGrad's: how many past values and past gradients each rewrite sees.
+    `aggregator` prompts); `edits=False` keeps the structure fixed. `rewriter` picks who writes the new
+    prompts: "textgrad" (from the local gradients; `momentum` and `gradient_memory` are how many past values
+    and past gradients each rewrite sees) or "reflect" (from each prompt's runs, with the local gradient as
+    advice).
     """
 
     def __init__(self, network: AgentNetwork, llm: Any = None, *, targets: Sequence[str] = ("instructions",),
                  edits: bool = True, momentum: int = 2, gradient_memory: int = 2, budget: int = 3000,
-                 max_tokens: int = 384, gradients: NetworkGradients | None = None, workers: int = 1) -> None:
+                 max_tokens: int = 384, gradients: NetworkGradients | None = None, workers: int = 1,
+                 rewriter: str = "textgrad") -> None:
         from backprose.networks.gradients import NetworkGradients
 
         super().__init__(network.parameters(), llm)
         unknown = set(targets) - set(TARGETS)
         if unknown:
             raise ValueError(f"unknown targets {sorted(unknown)}; pick from {TARGETS}")
+        if rewriter not in REWRITERS:
+            raise ValueError(f"rewriter={rewriter!r} is not one of {REWRITERS}")
+        self.rewriter = rewriter
         self.network = network
         self.targets = tuple(targets)
         self.edits = edits
-        self.options = dict(momentum=momentum, gradient_memory=gradient_memory, budget=budget,
-                            max_tokens=max_tokens, workers=workers)
+        self.options: dict[str, Any] = dict(budget=budget, max_tokens=max_tokens, workers=workers)
+        if rewriter == "textgrad":
+            self.options.update(momentum=momentum, gradient_memory=gradient_memory)
         self.gradients = gradients or NetworkGradients(llm, max_tokens=max_tokens)
         self.last: Gradients | None = None
-        self._textgrad: TextGrad | None = None
+        self._prompts: TextGrad | Reflect | None = None
 
     @property
     def parameters(self) -> list[Parameter]:  # the network's set changes with its structure
@@ -77,26 +86,31 @@ class NetworkOptimizer(Optimizer):
                 out.append(self.network.aggregator(layer["name"]))
         return [p for p in out if p.trainable]
 
-    def _prompt_optimizer(self, params: list[Parameter]) -> TextGrad:
-        old = self._textgrad
+    def _prompt_optimizer(self, params: list[Parameter]) -> TextGrad | Reflect:
+        old = self._prompts
         if old is None or [id(p) for p in old.parameters] != [id(p) for p in params]:
-            self._textgrad = TextGrad(params, self._llm, **self.options)
-            if old is not None:  # momentum and gradient memory survive structural changes
-                for p in params:
+            kind = TextGrad if self.rewriter == "textgrad" else Reflect
+            self._prompts = kind(params, self._llm, **self.options)
+            if isinstance(old, TextGrad) and isinstance(self._prompts, TextGrad):
+                for p in params:  # momentum and gradient memory survive structural changes
                     for table in ("past_values", "past_gradients"):
                         if p in getattr(old, table):
-                            getattr(self._textgrad, table)[p].extend(getattr(old, table)[p])
-        return self._textgrad
+                            getattr(self._prompts, table)[p].extend(getattr(old, table)[p])
+        return self._prompts
 
     # --- proposing ----------------------------------------------------------------------------------------
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
         outputs, texts = self.judged()
         if not outputs:
             return []
-        for p in self.network.parameters():  # the raw trace feedback is replaced by the gradients
+        # TextGrad reads only the gradients; Reflect also reads each prompt's own runs from the trace feedback
+        runs = {id(p): p.feedback for p in self.target_parameters()} if self.rewriter == "reflect" else {}
+        for p in self.network.parameters():
             p.zero_feedback()
         with track_usage() as usage:
             grads = self.gradients.backward(self.network, outputs, texts)
+        for p in self.target_parameters():
+            p.feedback[:0] = runs.get(id(p), [])
         self.last = grads
         spec, notes = None, []
         if self.edits and grads.edits:
@@ -141,9 +155,9 @@ class NetworkOptimizer(Optimizer):
 
     # --- state --------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "textgrad": self._textgrad.state_dict() if self._textgrad else None}
+        return {**super().state_dict(), "prompts": self._prompts.state_dict() if self._prompts else None}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = state.get("textgrad")
+        saved = state.get("prompts") or state.get("textgrad")
         if saved:
             self._prompt_optimizer(self.target_parameters()).load_state_dict(saved)

@@ -2,8 +2,9 @@
 
 The model reads the parameter's current value, what it is for, and how the program did on each example of
 the minibatch (the input that reached it, the output when the feedback does not already quote it, and the
-feedback), worst first and within the token budget. It then writes a new value. One call per parameter
-and candidate.
+feedback), worst first and within the token budget, plus any advice that a reviewer wrote for it (feedback
+records marked as a `gradient`, such as an agent network's local gradients). It then writes a new value.
+One call per parameter and candidate.
 
 Why beside OptoPrime: OptoPrime shows the whole program trace, which strong models use well and small
 ones drown in (a 0.5-1.5B model tends to copy an output or repeat the old value). A short, concrete
@@ -30,7 +31,8 @@ from backprose.trace.graph import minimal_subgraph
 
 __all__ = ["Reflect"]
 
-FIELD_CHARS = (400, 200, 100)  # each input/output/feedback shown at most this long, shrinking to fit
+FIELD_CHARS = (400, 200, 100)  # each input/output/feedback/advice shown at most this long, shrinking to fit
+MAX_ADVICE = 3  # reviewer advice texts shown per parameter, in the order they were given
 
 
 @dataclass
@@ -61,20 +63,30 @@ def examples_for(p: Parameter) -> list[Example]:
     return sorted(found.values(), key=lambda e: float("-inf") if e.score is None else e.score)
 
 
+def advice_for(p: Parameter) -> list[str]:
+    """What reviewers advised for `p` (feedback records marked as a gradient), each text once, in order."""
+    found: list[str] = []
+    for record in p.feedback:
+        if record.extra.get("gradient") and record.text and record.text not in found:
+            found.append(record.text)
+    return found
+
+
 def _text(node: Node) -> str:
     value = node.value
     return value if isinstance(value, str) else repr(value)
 
 
 def _inputs(p: Parameter, output: Node) -> list[str]:
-    """Values that entered the path from `p` to `output` from outside it: the example's inputs."""
+    """Values that entered the path from `p` to `output` from outside it: the example's inputs, or what an
+    earlier step made of them (an agent network's layer input), since that is what `p` worked on."""
     path = minimal_subgraph([p], output)
     on_path = {id(n) for n in path}
     seen: set[int] = set()
     found = []
     for node in path:
         for parent in node.inputs:
-            if id(parent) in on_path or id(parent) in seen or isinstance(parent, Parameter) or parent.parents:
+            if id(parent) in on_path or id(parent) in seen or isinstance(parent, Parameter):
                 continue
             seen.add(id(parent))
             found.append(_text(parent))
@@ -128,9 +140,10 @@ class Reflect(PerParameterOptimizer):
         shown = [{"inputs": [show(i, cap) for i in e.inputs],
                   "output": "" if e.output.strip() and e.output.strip()[:60] in e.feedback else show(e.output, cap),
                   "feedback": show(e.feedback, cap), "score": e.score} for e in examples]
+        advice = [show(a, cap) for a in advice_for(p)[:MAX_ADVICE]]
         return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=show(p._value, value_cap),
                                      role=p.description or "", constraint=p.constraint or "", examples=shown,
-                                     omitted=omitted)
+                                     omitted=omitted, advice=advice)
 
     # --- the reply ----------------------------------------------------------------------------------------
     def schema(self, p: Parameter) -> Mapping[str, Any]:

@@ -31,6 +31,8 @@ def role(messages: list[dict[str, str]]) -> str:
         return "local"
     if system.startswith("You improve one variable"):
         return "update"
+    if system.startswith("You improve one parameter"):
+        return "reflect"
     return "agent"
 
 
@@ -53,6 +55,9 @@ def player(agent: Callable[[list[dict[str, str]]], str], *, plan: Any = None, cr
             return json.dumps({"layer": f"{layer} must be exact", "agents": agents})
         if kind == "update":
             return json.dumps({"reasoning": "follow the feedback", "value": update(user) if update else "NEW"})
+        if kind == "reflect":  # Reflect's reply is keyed by the parameter's name
+            name = user.split("`", 2)[1]
+            return json.dumps({name: update(user) if update else "NEW"})
         return agent(messages)
 
     return Scripted(reply)

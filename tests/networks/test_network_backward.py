@@ -78,6 +78,39 @@ def test_optimizer_step_rewrites_prompts_with_momentum(spec):
     assert any("Compute." in u for u in second)  # momentum: the previous value is shown
 
 
+def test_reflect_rewrites_each_prompt_from_its_runs_with_the_local_gradient_as_advice(spec):
+    seen = []
+
+    def update(user):
+        seen.append(user)
+        return f"v{len(seen)}"
+
+    llm = player(solver, update=update)
+    net = AgentNetwork(spec, llm=llm)
+    opt = NetworkOptimizer(net, llm, rewriter="reflect")
+    judged(net)
+    update1 = opt.step()
+    assert {c.name for c in update1.accepted} == {"solve.a.instructions", "solve.b.instructions",
+                                                 "answer.writer.instructions"}
+    prompt = next(u for u in seen if "`solve.a.instructions`" in u)
+    assert '"""\nCompute.\n"""' in prompt  # its current value
+    # both runs as examples, worst first, with the question that reached the prompt and the grader's words
+    assert prompt.index("Expected 13") < prompt.index("Correct.") and "3 * 4?" in prompt and "2 + 2?" in prompt
+    advice = prompt[prompt.index("A reviewer who read these runs advises:"):]
+    assert "solve/a: show the working" in advice and "solve must be exact" in advice
+    assert opt.state_dict()["prompts"] is not None
+
+
+def test_an_unknown_rewriter_is_refused_with_the_choices(spec):
+    net = AgentNetwork(spec, llm=player(solver))
+    try:
+        NetworkOptimizer(net, rewriter="opro")
+    except ValueError as exc:
+        assert "('textgrad', 'reflect')" in str(exc)
+    else:
+        raise AssertionError("an unknown rewriter was accepted")
+
+
 def test_structural_edits_apply_and_revert(spec):
     edits = [{"op": "replace", "path": "/layers/0/aggregation", "value": "critic"},
              {"op": "add", "path": "/layers/0/agents/-", "value": {"id": "c", "role": "You verify.",
