@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--meta-base-url", default=None, help="OpenAI-compatible server for the optimizers")
     parser.add_argument("--cache", default=None, help="response cache directory (reruns replay finished calls)")
     parser.add_argument("--rows", default="abcd", help="which rows to measure, e.g. 'ad'")
+    parser.add_argument("--rewriter", default="reflect", choices=["reflect", "textgrad"],
+                        help="who rewrites the prompts in (d): Reflect with the local gradients as advice, or TextGrad")
     args = parser.parse_args()
 
     from backprose.llm.local import Local
@@ -106,8 +108,10 @@ def main() -> None:
         steps(res_c)
         row("(c) network + plain TextGrad on prompts", *accuracy(net_c, test), calls_c)
     if "d" in args.rows:
-        net_d, calls_d, res_d = trained(llm, lambda n: NetworkOptimizer(n, meta, max_tokens=192), train, val,
-                                        args.calls, opts)
+        def network(n: AgentNetwork) -> NetworkOptimizer:
+            return NetworkOptimizer(n, meta, max_tokens=192, rewriter=args.rewriter)
+
+        net_d, calls_d, res_d = trained(llm, network, train, val, args.calls, opts)
         steps(res_d)
         row("(d) network trained with global+local gradients", *accuracy(net_d, test), calls_d)
     top = max((r[1] for r in rows), default=0.0)

@@ -2,10 +2,11 @@
 
     python examples/agent_network.py [--steps 2] [--train 4] [--val 4] [--test 6] [--out runs/ann]
 
-The problems are generated (no download): each has one integer answer, and the guide reads the last
-number of the network's output. The network is designed by the model from the task description (with a
-fallback design when the small model's design is unusable), trained with global and local textual
-gradients under validation-gated acceptance, saved as JSON, then reloaded and scored on unseen problems.
+The problems are generated (no download): each has one integer answer, and the guide holds the network
+to the task as stated: the final line of its output must be exactly that integer. The network is designed
+by the model from the task description (with a fallback design when the small model's design is
+unusable), trained with global and local textual gradients under validation-gated acceptance, saved as
+JSON, then reloaded and scored on unseen problems.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from backprose.data.dataset import Example
 from backprose.networks import AgentNetwork, NetworkOptimizer
 from backprose.train import Budget, Judgement, Trainer, evaluate
-from backprose.train.guides import numeric_loose
+from backprose.train.guides import numeric
 
 TASK = "Solve a short arithmetic word problem. The final line must be the answer as a single integer."
 FALLBACK: dict[str, Any] = {
@@ -55,10 +56,12 @@ def word_problems(n: int, seed: int = 0) -> list[Example]:
 
 
 def guide(output: Any, example: Example) -> Judgement:
-    """Score 1 if the last number in the output is the answer; the feedback says what was expected."""
-    judged = numeric_loose(output, example)
-    text = str(getattr(output, "value", output))[-200:]
-    return Judgement(judged.score, f"{judged.feedback} Output was: {text!r}")
+    """Score 1 if the final line of the output is exactly the answer, as the task asks; the feedback says
+    what was expected and shows the end of the output."""
+    text = str(getattr(output, "value", output)).strip()
+    judged = numeric(text.splitlines()[-1] if text else "", example)
+    return Judgement(judged.score, f"{judged.feedback} The final line must be only the integer. "
+                                   f"Output ended with: {text[-200:]!r}")
 
 
 def main() -> None:
