@@ -147,6 +147,15 @@ class LLMNotConfigured(LLMError):
         )
 
 
+class CallBudgetExhausted(LLMError):
+    """A `limit_calls` block has used all its model calls; raised before the next request is sent."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(f"the budget of {limit} model calls is spent, so the next request was not sent; give a "
+                         "larger budget (Budget(calls=...) or limit_calls(...)) to go further")
+
+
 class CacheMiss(LLMError, KeyError):
     """Replay mode was asked for a request it has no recorded answer for."""
 

@@ -11,6 +11,7 @@ from backprose.llm.accounting import Usage, track_usage
 from backprose.llm.base import LLM, ClientBase, Completion
 from backprose.llm.cache import ResponseCache
 from backprose.llm.config import configure, default
+from backprose.llm.limits import limit_calls
 from backprose.llm.openai_client import OpenAI
 from backprose.llm.scripted import Recorder, Replay, Scripted
 from backprose.llm.structured import acomplete_json, complete_json
@@ -30,6 +31,7 @@ __all__ = [
     "complete_json",
     "configure",
     "default",
+    "limit_calls",
     "track_usage",
 ]
 

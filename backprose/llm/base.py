@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from backprose.errors import InvalidMessages
 from backprose.llm.accounting import Usage, cost_of, record
 from backprose.llm.cache import ResponseCache, as_cache, request_key
+from backprose.llm.limits import reserve_call
 
 Message = dict[str, Any]
 Messages = str | Sequence[Mapping[str, Any]]
@@ -157,6 +158,7 @@ class ClientBase:
         key, hit = self._lookup(request)
         if hit is not None:
             return hit
+        reserve_call()
         start = time.perf_counter()
         completion = self._call(request)
         self._finish(request, key, completion, time.perf_counter() - start)
@@ -168,6 +170,7 @@ class ClientBase:
         key, hit = self._lookup(request)
         if hit is not None:
             return hit
+        reserve_call()
         start = time.perf_counter()
         completion = await self._acall(request)
         self._finish(request, key, completion, time.perf_counter() - start)

@@ -14,13 +14,15 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backprose.data.dataset import Dataset, Example
-from backprose.errors import CheckpointError
+from backprose.errors import CallBudgetExhausted, CheckpointError
 from backprose.llm.accounting import track_usage
+from backprose.llm.limits import limit_calls
 from backprose.module import atomic_write_json
 from backprose.train.budget import Budget, Spent
 from backprose.train.checkpoint import JOURNAL, Journal, load_checkpoint, save_checkpoint, state_key
@@ -114,9 +116,16 @@ class Trainer:
             current, initial_val = self.module.state_dict(), None
         clock = time.monotonic()
         bar = Progress(self.budget.steps or 0, enabled=self.progress, initial=start_step)
-        with track_usage() as usage:
+        # a call budget is enforced before each request, so a step cannot run past it (see llm/limits.py)
+        calls_left = None if self.budget.calls is None else max(self.budget.calls - spent.calls, 0)
+        with track_usage() as usage, nullcontext() if calls_left is None else limit_calls(calls_left):
             moves = Moves(self, [], rng, current)
-            val_scores = moves.scores(current, list(self.val))
+            try:
+                val_scores = moves.scores(current, list(self.val))
+            except CallBudgetExhausted as exc:
+                exc.add_note(f"It ran out while scoring the starting program on {len(self.val)} validation "
+                             "examples, before any training step.")
+                raise
             current_val = mean(val_scores)
             if initial_val is None:
                 initial_val = current_val
@@ -134,7 +143,12 @@ class Trainer:
                     stopped = why
                     break
                 batch = rng.sample(list(self.train), min(self.batch_size, len(self.train)))
-                record, current, current_val = self._step(step, batch, rng, current, current_val)
+                try:
+                    record, current, current_val = self._step(step, batch, rng, current, current_val)
+                except CallBudgetExhausted:
+                    stopped = (f"budget of {self.budget.calls} model calls reached during a step; its unfinished "
+                               "change was dropped")
+                    break
                 stale = 0 if record["improved"] else stale + 1
                 step += 1
                 total = spent.plus(usage.as_dict(), time.monotonic() - clock)

@@ -99,3 +99,47 @@ def test_event_log_truncates_back_to_a_checkpoint(tmp_path):
     log.truncate(mark)
     log.emit("step", step=0)
     assert [r["event"] for r in read_events(tmp_path / "events.jsonl")] == ["start", "step"]
+
+
+def test_a_call_budget_stops_inside_a_step_and_keeps_the_last_validated_program():
+    from backprose.llm import Scripted
+    from backprose.optimizers import OptoPrime
+
+    module = Multiplier(1)
+    # step 1: a bad reply, then its retry proposes k=3 (better, accepted); step 2's first reply is bad and
+    # its retry would be the 4th call of a 3-call budget
+    llm = Scripted(['{"reasoning": "?"}', '{"reasoning": "x", "suggestion": {"k": 3}}', "not json", "never sent"])
+    opt = OptoPrime(module.parameters(), llm=llm)
+    data = [(x, y) for x, y in triples(4)]
+    result = Trainer(module, data, data, "numeric_loose", opt, steps=5, batch_size=2, concurrency=1,
+                     budget=Budget(calls=3)).fit()
+    assert len(llm.prompts) == 3 and llm.remaining == 1
+    assert "budget of 3 model calls reached during a step" in result.stopped
+    assert module.k.value == 3 and result.final_val == 1.0 and result.spent["calls"] == 3
+    assert len(result.history) == 1 and result.history[0]["accepted"]
+
+
+def test_a_call_budget_smaller_than_the_first_validation_says_so():
+    from backprose.agent import Agent
+    from backprose.errors import CallBudgetExhausted
+    from backprose.llm import Scripted
+
+    agent = Agent("s", "i", llm=Scripted(lambda m: "3"))
+    with pytest.raises(CallBudgetExhausted) as info:
+        Trainer(agent, triples(2), triples(4), "numeric", ScriptedOptimizer(agent.parameters(), []),
+                budget=Budget(calls=2), concurrency=1).fit()
+    assert "4 validation examples" in "".join(info.value.__notes__)
+
+
+def test_a_candidate_cut_off_by_the_call_budget_is_not_kept():
+    from backprose.agent import Agent
+    from backprose.llm import Scripted
+
+    llm = Scripted(lambda m: "3")
+    agent = Agent("s", "start", llm=llm)
+    opt = ScriptedOptimizer(agent.parameters(), [{"agent.instructions": "candidate"}])
+    # 2 calls for the first validation, 2 for the step's rollouts, then the candidate's scoring runs out
+    result = Trainer(agent, triples(2), triples(2), "numeric", opt, batch_size=2, steps=3, concurrency=1,
+                     budget=Budget(calls=5)).fit()
+    assert "during a step" in result.stopped and len(llm.prompts) == 5
+    assert agent.instructions.value == "start"

@@ -1,0 +1,68 @@
+"""Call limits: a budget of model calls that stops *before* the request that would exceed it.
+
+Counting after the fact (`track_usage`) lets one optimizer step run far past a budget: a TextGrad backward
+pass on a large graph makes dozens of requests. `limit_calls(n)` reserves each request as it starts, under
+a lock, so at most `n` requests inside the block reach a model, however many threads or tasks send them.
+Cache hits are free and never counted. Limits live in a ContextVar and nest; the tightest one wins.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from backprose.errors import CallBudgetExhausted
+
+
+class CallLimit:
+    """At most `limit` requests; `started` counts the ones let through so far."""
+
+    def __init__(self, limit: int) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"limit_calls({limit!r}): give a whole number of model calls, 0 or more")
+        self.limit = limit
+        self.started = 0
+        self._lock = threading.Lock()
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.started
+
+
+_limits: ContextVar[tuple[CallLimit, ...]] = ContextVar("backprose_call_limits", default=())
+
+
+@contextmanager
+def limit_calls(limit: int) -> Iterator[CallLimit]:
+    """Let at most `limit` model requests start inside the block; the next raises `CallBudgetExhausted`.
+
+    Worker threads see the limit when started through `contextvars.copy_context().run`, as backprose's own
+    pools are.
+    """
+    current = CallLimit(limit)
+    token = _limits.set(_limits.get() + (current,))
+    try:
+        yield current
+    finally:
+        _limits.reset(token)
+
+
+def reserve_call() -> None:
+    """Count one request against every open limit, or raise if any of them is spent (counting nothing)."""
+    limits = _limits.get()
+    if not limits:
+        return
+    locks = [lim._lock for lim in limits]
+    for lock in locks:  # always taken outermost first, so two threads cannot deadlock
+        lock.acquire()
+    try:
+        for lim in limits:
+            if lim.started >= lim.limit:
+                raise CallBudgetExhausted(lim.limit)
+        for lim in limits:
+            lim.started += 1
+    finally:
+        for lock in reversed(locks):
+            lock.release()
