@@ -15,7 +15,7 @@ from backprose.nodes.node import Node
 from backprose.nodes.parameter import param
 from backprose.trace.bundle import bundle
 
-_CALL = Op("call_llm", "[call_llm] Send the system prompt and the user prompt to a language model; the value "
+_CALL = Op("call_llm", "Send the system prompt and the user prompt to a language model; the value "
                        "is the model's reply text.")
 
 
