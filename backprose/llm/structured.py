@@ -43,8 +43,30 @@ def extract_json(text: str) -> Any:
     """The first JSON value in `text`, tolerating ```json fences and prose around it; ValueError if none.
 
     Raw newlines and tabs inside strings are accepted: small models and llama.cpp's JSON grammar emit them,
-    and the reply means exactly what it says.
+    and the reply means exactly what it says. So are Python's triple-quoted strings, which code-writing
+    models put in JSON for multi-line values: the quotes delimit the value unambiguously.
     """
+    try:
+        return _first_json(text)
+    except ValueError:
+        if '"""' not in text and "'''" not in text:
+            raise
+    try:
+        return _first_json(_TRIPLE_QUOTED.sub(_as_json_string, text))
+    except ValueError:
+        raise ValueError('the reply contains no complete JSON object or array (JSON has no """triple-quoted""" '
+                         "strings: write a multi-line value as one JSON string with \\n for each line break)") from None
+
+
+_TRIPLE_QUOTED = re.compile(r'("""|\'\'\')(.*?)\1', re.DOTALL)
+
+
+def _as_json_string(match: re.Match[str]) -> str:
+    body = match.group(2)
+    return json.dumps(body[1:] if body.startswith("\n") else body)
+
+
+def _first_json(text: str) -> Any:
     stripped = text.strip()
     candidates = [m.group(1).strip() for m in _FENCE.finditer(text)] + [stripped]
     decoder = json.JSONDecoder(strict=False)

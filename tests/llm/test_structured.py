@@ -126,3 +126,15 @@ def test_raw_newlines_inside_json_strings_are_read():
 
     assert extract_json('{"value": "line one\nline two\tend"}') == {"value": "line one\nline two\tend"}
     assert extract_json('Here: {"a": "x\ny"} done') == {"a": "x\ny"}
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters='"\'\\', blacklist_categories=("Cs",)), max_size=80))
+def test_python_triple_quoted_values_are_read_as_the_string_they_delimit(body):
+    reply = 'Here it is:\n```json\n{"value": """\n' + body + '\n"""}\n```'
+    assert extract_json(reply) == {"value": body + "\n"}
+
+
+def test_a_triple_quoted_reply_that_is_still_not_json_says_how_to_write_it():
+    with pytest.raises(ValueError, match=r"one JSON string with \\n for each line break"):
+        extract_json('{"value": """def f():\n    return 1""", }')
+    assert extract_json('{"doc": "quotes like \\"\\"\\" stay as they are"}') == {"doc": 'quotes like """ stay as they are'}
