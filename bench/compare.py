@@ -10,6 +10,10 @@ textgrad dspy` to include them). Every request of a run, forward and optimizer a
 counting proxy on 127.0.0.1, so calls and tokens are measured the same way for every framework (tokens are
 the server's own `usage` figures). Wall time is the whole run. Runs stop early at a perfect score.
 
+`--repeats N` runs each cell N times and shows the mean final score with its range, and mean calls,
+tokens and seconds: a local server at temperature 0 is not bit-for-bit repeatable (its prompt cache
+changes the floating-point arithmetic), so one run can be one lucky suggestion.
+
 `--steps` is a budget of optimizer requests: each framework gets that many steps, and backprose's retry
 of a reply that does not parse uses up one of them (trace-opt loses the step instead; textgrad's gradient
 requests are part of its step).
@@ -173,6 +177,9 @@ def run_textgrad(problem: Problem, base_url: str, model: str, ask: Ask, steps: i
             kwargs["max_tokens"] = max_tokens
             return super().generate(content, system_prompt=system_prompt, **kwargs)
 
+        def _check_cache(self, prompt: str) -> Any:  # textgrad caches every answer on disk: a rerun
+            return None                                # would make no request, so every run asks afresh
+
     engine = Engine(client=openai.OpenAI(base_url=base_url, api_key=API_KEY), model_string=model)
     tg.set_backward_engine(engine, override=True)
     var = tg.Variable(str(problem.initial), requires_grad=True, role_description=problem.description)
@@ -237,6 +244,23 @@ RUNNERS: dict[str, tuple[str, Callable[..., Scores]]] = {
 }
 
 
+def cells(runs: list[tuple[Scores | None, int, int, float]]) -> str:
+    """Score, calls, tokens and wall seconds of a cell: the one run, or the mean (and range) of several."""
+    scored = [r for r in runs if r[0] is not None]
+    if not scored:
+        calls, tokens, seconds = runs[0][1:]
+        return f"- | {calls} | {tokens} | {seconds:.0f}"
+    finals = [r[0][1] for r in scored]  # type: ignore[index]
+    score = f"{scored[0][0][0]:.2f} → {sum(finals) / len(finals):.2f}"  # type: ignore[index]
+    if len(scored) > 1:
+        score += f" ({min(finals):.2f}–{max(finals):.2f})"
+
+    def mean(i: int) -> float:
+        return sum(r[i] for r in scored) / len(scored)
+    calls = f"{mean(1):.0f}" if len(scored) == 1 else f"{mean(1):.1f}"
+    return f"{score} | {calls} | {mean(2):.0f} | {mean(3):.0f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=3)
@@ -246,6 +270,9 @@ def main() -> None:
     ap.add_argument("--base-url", default=None, help="an OpenAI-compatible endpoint (default: the local model)")
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=None, help="also write the Markdown table to this file")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="runs per cell: a local server is not bit-for-bit repeatable at temperature 0 (its prompt "
+                         "cache changes the arithmetic), so a cell shows the mean final score and its range")
     args = ap.parse_args()
     local = None
     if args.base_url:
@@ -261,6 +288,7 @@ def main() -> None:
     frameworks = [f for f in filter(None, args.frameworks.split(","))]
     rows = []
     header = (f"model `{model}`, at most {args.steps} optimizer steps, {args.max_tokens} reply tokens, "
+              f"{args.repeats} run(s) per cell, "
               f"{time.strftime('%Y-%m-%d')}, {platform.machine()} with {os.cpu_count()} cores")
     print(header, flush=True)
     for problem in PROBLEMS:
@@ -269,21 +297,24 @@ def main() -> None:
         for name, (module, run) in RUNNERS.items():
             if frameworks and not any(name.startswith(f) for f in frameworks):
                 continue
-            calls0, tokens0 = proxy.snapshot()
-            start = time.perf_counter()
-            try:
-                __import__(module)
-                first, final = run(problem, proxy.base_url, model, ask, args.steps, args.max_tokens)
-                score, note = f"{first:.2f} → {final:.2f}", ""
-            except ImportError as exc:
-                score, note = "-", f"not installed ({exc.name}); `pip install` it to include it"
-            except NotApplicable as exc:
-                score, note = "-", f"not applicable: {exc}"
-            except Exception as exc:
-                score, note = "-", f"failed: {type(exc).__name__}: {str(exc)[:120]}"
-            seconds = time.perf_counter() - start
-            calls, tokens = (a - b for a, b in zip(proxy.snapshot(), (calls0, tokens0), strict=True))
-            row = f"| {problem.name} | {name} | {score} | {calls} | {tokens} | {seconds:.0f} | {note} |"
+            runs, note = [], ""
+            for _ in range(max(args.repeats, 1)):
+                calls0, tokens0 = proxy.snapshot()
+                start = time.perf_counter()
+                try:
+                    __import__(module)
+                    scores = run(problem, proxy.base_url, model, ask, args.steps, args.max_tokens)
+                except ImportError as exc:
+                    scores, note = None, f"not installed ({exc.name}); `pip install` it to include it"
+                except NotApplicable as exc:
+                    scores, note = None, f"not applicable: {exc}"
+                except Exception as exc:
+                    scores, note = None, f"failed: {type(exc).__name__}: {str(exc)[:120]}"
+                calls, tokens = (a - b for a, b in zip(proxy.snapshot(), (calls0, tokens0), strict=True))
+                runs.append((scores, calls, tokens, time.perf_counter() - start))
+                if scores is None:
+                    break
+            row = f"| {problem.name} | {name} | {cells(runs)} | {note} |"
             print(row, flush=True)
             rows.append(row)
     table = "\n".join([header, "", "| problem | framework | score (initial → final) | calls | tokens | wall s | note |",
