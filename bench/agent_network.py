@@ -54,10 +54,16 @@ def trained(llm: Any, optimizer: Any, train: list[Any], val: list[Any], calls: i
 
 
 def steps(result: Any) -> None:
-    """What each training step did and why the trainer kept or refused its change."""
+    """What each training step proposed, and why the trainer kept or refused it."""
     for h in result.history:
         print(f"    step {h['step']}: minibatch {h.get('batch_before')} -> {h.get('batch_after')}, "
               f"validation {h.get('val_before')} -> {h.get('val_after')}: {h.get('reason')}", flush=True)
+        for change in (h.get("update") or {}).get("changes", []):
+            new = json.dumps(change["new"])
+            print(f"      {change['name']}: {new[:160]}{'...' if len(new) > 160 else ''}"
+                  f"{'' if change['accepted'] else ' (refused: ' + change['reason'] + ')'}", flush=True)
+    if result.stopped:
+        print(f"    stopped: {result.stopped}", flush=True)
 
 
 def main() -> None:

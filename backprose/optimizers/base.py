@@ -104,6 +104,16 @@ def same_value(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def echoes_description(p: Parameter, value: Any) -> str | None:
+    """Why `value` is no value at all but `p`'s description handed back (small models do this), or None."""
+    if not isinstance(value, str) or not p.description:
+        return None
+    if " ".join(value.split()).strip(" .").lower() != " ".join(p.description.split()).strip(" .").lower():
+        return None
+    return (f"{p.name}: the suggestion repeats the parameter's description ({p.description!r}); write the value "
+            "itself")
+
+
 def check_retries(retries: int) -> int:
     """`retries` if it is a usable count of extra requests for a reply that does not parse or check."""
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
@@ -172,6 +182,10 @@ class Optimizer:
                 new = p.validate(suggestion)
             except InvalidUpdate as exc:
                 update.changes.append(Change(p, old, suggestion, False, str(exc)))
+                continue
+            echo = echoes_description(p, new)
+            if echo:
+                update.changes.append(Change(p, old, new, False, echo))
                 continue
             if same_value(new, old):
                 continue

@@ -17,7 +17,7 @@ from backprose.errors import InvalidUpdate, ReplyFormatError
 from backprose.llm.base import estimate_tokens, normalize_messages
 from backprose.llm.structured import check, render, response_format
 from backprose.nodes.parameter import Parameter
-from backprose.optimizers.base import Proposal, check_retries
+from backprose.optimizers.base import Proposal, check_retries, echoes_description
 from backprose.optimizers.prompts import Templates
 
 Checker = Callable[[Any], list[str]]
@@ -146,7 +146,11 @@ def coerce(p: Parameter, raw: Any) -> Any:
 
 def checked(p: Parameter, raw: Any) -> Any:
     """`coerce` then the parameter's own validation; returns the value the parameter would take."""
-    return p.validate(coerce(p, raw))
+    value = p.validate(coerce(p, raw))
+    echo = echoes_description(p, value)
+    if echo:
+        raise InvalidUpdate(echo)
+    return value
 
 
 def check_values(params: Mapping[str, Parameter], suggestion: Any, *, require_all: bool = False) -> list[str]:

@@ -165,3 +165,17 @@ def test_unusable_replies_change_nothing_and_are_reported():
     update = bp.optimizers.OptoPrime([x], llm=llm).step()
     assert x.value == 3.0 and not update.changes
     assert "unusable" in update.reasoning
+
+
+@pytest.mark.parametrize("name", ["OptoPrime", "Reflect"])
+def test_a_suggestion_that_repeats_the_description_is_retried_then_refused(name):
+    p = bp.param("Reply with the number only.", name="writer", description="instructions of agent 'writer'")
+    out = bp.bundle()(lambda s: s + "!")(p)
+    out.backward("Score: 0. Expected 14.")
+    echo = "Instructions of agent 'writer'."
+    reply = {"OptoPrime": json.dumps({"reasoning": "r", "suggestion": {"writer": echo}}),
+             "Reflect": json.dumps({"writer": echo})}[name]
+    llm = Scripted([reply, reply])
+    update = getattr(bp.optimizers, name)([p], llm=llm).step()
+    assert "repeats the parameter's description" in llm.prompts[1][-1]["content"]
+    assert p.value == "Reply with the number only." and not update.accepted
