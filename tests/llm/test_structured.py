@@ -137,4 +137,5 @@ def test_python_triple_quoted_values_are_read_as_the_string_they_delimit(body):
 def test_a_triple_quoted_reply_that_is_still_not_json_says_how_to_write_it():
     with pytest.raises(ValueError, match=r"one JSON string with \\n for each line break"):
         extract_json('{"value": """def f():\n    return 1""", }')
-    assert extract_json('{"doc": "quotes like \\"\\"\\" stay as they are"}') == {"doc": 'quotes like """ stay as they are'}
+    valid = '{"doc": "quotes like \\"\\"\\" stay as they are"}'
+    assert extract_json(valid) == {"doc": 'quotes like """ stay as they are'}

@@ -55,13 +55,19 @@ def test_global_and_local_gradients_reach_the_right_parameters(spec):
     assert local_prompt.index("Expected 13") < local_prompt.index("Correct.")  # worst run first
 
 
-def test_optimizer_step_rewrites_prompts_with_momentum(spec):
+def recording_update():
+    """An optimizer stand-in that answers v1, v2, ... and keeps every prompt it was shown."""
     seen = []
 
     def update(user):
         seen.append(user)
         return f"v{len(seen)}"
 
+    return seen, update
+
+
+def test_optimizer_step_rewrites_prompts_with_momentum(spec):
+    seen, update = recording_update()
     llm = player(solver, update=update)
     net = AgentNetwork(spec, llm=llm)
     opt = NetworkOptimizer(net, llm, momentum=2, gradient_memory=2)
@@ -79,12 +85,7 @@ def test_optimizer_step_rewrites_prompts_with_momentum(spec):
 
 
 def test_reflect_rewrites_each_prompt_from_its_runs_with_the_local_gradient_as_advice(spec):
-    seen = []
-
-    def update(user):
-        seen.append(user)
-        return f"v{len(seen)}"
-
+    seen, update = recording_update()
     llm = player(solver, update=update)
     net = AgentNetwork(spec, llm=llm)
     opt = NetworkOptimizer(net, llm, rewriter="reflect")
