@@ -108,7 +108,10 @@ def echoes_description(p: Parameter, value: Any) -> str | None:
     """Why `value` is no value at all but `p`'s description handed back (small models do this), or None."""
     if not isinstance(value, str) or not p.description:
         return None
-    if " ".join(value.split()).strip(" .").lower() != " ".join(p.description.split()).strip(" .").lower():
+    def bare(text: str) -> str:  # a stray quote, bracket or full stop does not make it a value
+        return " ".join(text.split()).strip(" .,;:'\"{}[]()").lower()
+
+    if bare(value) != bare(p.description):
         return None
     return (f"{p.name}: the suggestion repeats the parameter's description ({p.description!r}); write the value "
             "itself")

@@ -172,7 +172,7 @@ def test_a_suggestion_that_repeats_the_description_is_retried_then_refused(name)
     p = bp.param("Reply with the number only.", name="writer", description="instructions of agent 'writer'")
     out = bp.bundle()(lambda s: s + "!")(p)
     out.backward("Score: 0. Expected 14.")
-    echo = "Instructions of agent 'writer'."
+    echo = "Instructions of agent 'writer'.}"  # as the 1.5B model once wrote it
     reply = {"OptoPrime": json.dumps({"reasoning": "r", "suggestion": {"writer": echo}}),
              "Reflect": json.dumps({"writer": echo})}[name]
     llm = Scripted([reply, reply])
