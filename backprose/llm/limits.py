@@ -24,7 +24,6 @@ class CallLimit:
             raise ValueError(f"limit_calls({limit!r}): give a whole number of model calls, 0 or more")
         self.limit = limit
         self.started = 0
-        self._lock = threading.Lock()
 
     @property
     def remaining(self) -> int:
@@ -32,6 +31,7 @@ class CallLimit:
 
 
 _limits: ContextVar[tuple[CallLimit, ...]] = ContextVar("backprose_call_limits", default=())
+_reserving = threading.Lock()  # one check-and-count at a time; it is a few integer operations
 
 
 @contextmanager
@@ -54,15 +54,9 @@ def reserve_call() -> None:
     limits = _limits.get()
     if not limits:
         return
-    locks = [lim._lock for lim in limits]
-    for lock in locks:  # always taken outermost first, so two threads cannot deadlock
-        lock.acquire()
-    try:
+    with _reserving:
         for lim in limits:
             if lim.started >= lim.limit:
                 raise CallBudgetExhausted(lim.limit)
         for lim in limits:
             lim.started += 1
-    finally:
-        for lock in reversed(locks):
-            lock.release()
