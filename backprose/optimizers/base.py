@@ -86,6 +86,9 @@ class Update:
         return f"Update({'; '.join(parts) or 'no change'})"
 
 
+MAX_REFUSED = 3  # refused values remembered per parameter
+
+
 def _assign(p: Parameter, value: Any) -> None:
     if isinstance(p, CodeParameter):
         p.value = value
@@ -147,6 +150,8 @@ class Optimizer:
         # may change between steps, e.g. to 0 when a budget has one request left
         self.retries = check_retries(retries)
         self.log: list[dict[str, Any]] = []
+        # parameter name -> values the trainer tried and refused, newest last (see record_refusal)
+        self.refused: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def llm(self) -> Any:
@@ -209,9 +214,32 @@ class Optimizer:
         for p in self.parameters:
             p.zero_feedback()
 
+    # --- what the trainer refused ---------------------------------------------------------------------------
+    def record_refusal(self, update: Update, reason: str) -> None:
+        """Remember the values of an update the trainer tried and refused, with why. On the same minibatch
+        at temperature 0 the model would otherwise propose the very same values again, step after step;
+        optimizers that show `refusals(p)` and refuse a repeat (`repeats_refusal`) move on instead."""
+        for change in update.accepted:
+            past = self.refused.setdefault(change.name, [])
+            past[:] = [r for r in past if not same_value(r["value"], _jsonable(change.new))]
+            past.append({"value": _jsonable(change.new), "reason": reason})
+            del past[:-MAX_REFUSED]
+
+    def refusals(self, p: Parameter) -> list[dict[str, Any]]:
+        """The values of `p` tried and refused so far (at most `MAX_REFUSED`, newest last)."""
+        return list(self.refused.get(p.name, []))
+
+    def repeats_refusal(self, p: Parameter, value: Any) -> str | None:
+        """Why `value` should not be proposed for `p` again, or None."""
+        for r in self.refused.get(p.name, []):
+            if same_value(r["value"], _jsonable(value)):
+                return (f"{p.name}: this value was already tried and refused ({r['reason']}); write a different "
+                        "value")
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-ready optimizer state (memories, histories); subclasses extend it."""
-        return {"log_length": len(self.log)}
+        return {"log_length": len(self.log), "refused": self.refused}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        pass
+        self.refused = {name: list(past) for name, past in (state.get("refused") or {}).items()}

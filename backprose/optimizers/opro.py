@@ -161,4 +161,5 @@ class OPRO(Optimizer):
         return {**super().state_dict(), "history": [dict(e) for e in self.history]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
         self.history = [dict(e) for e in state.get("history", [])]

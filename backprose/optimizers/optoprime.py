@@ -160,5 +160,6 @@ class OptoPrime(Optimizer):
         return {**super().state_dict(), "memory": list(self.memory)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
         self.memory.clear()
         self.memory.extend(state.get("memory", []))

@@ -60,7 +60,13 @@ class PerParameterOptimizer(Optimizer):
         return None, f"{p.name}: the model's reply was unusable: {'; '.join(err.problems)}"
 
     def _checker(self, p: Parameter) -> Callable[[Any], list[str]]:
-        return lambda reply: self.check(p, reply)
+        def check(reply: Any) -> list[str]:
+            problems = self.check(p, reply)
+            if problems:
+                return problems
+            repeat = self.repeats_refusal(p, self.read(p, reply)[0])  # the trainer already refused it
+            return [repeat] if repeat else []
+        return check
 
     def _one(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> Result:
         try:

@@ -131,6 +131,7 @@ class TextGrad(PerParameterOptimizer):
                 "past_gradients": {p.name: list(d) for p, d in self.past_gradients.items()}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
         for key, table in (("past_values", self.past_values), ("past_gradients", self.past_gradients)):
             saved = state.get(key, {})
             for p, memory in table.items():

@@ -197,6 +197,9 @@ class Trainer:
                 record.update(accepted=True, improved=val > current_val, reason="accepted")
                 current, current_val = cand.state, val
         self.strategy.observe(cand, record["accepted"], val_scores)
+        refusal = getattr(self.optimizer, "record_refusal", None)  # a duck-typed optimizer may not keep one
+        if not record["accepted"] and cand.update is not None and refusal is not None:
+            refusal(cand.update, record["reason"])
         self.events.emit("accept" if record["accepted"] else "reject", step=step, candidate=cand.key,
                          reason=record["reason"])
         return record, current, current_val
