@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Any
 
 from backprose.llm.base import estimate_tokens, messages_tokens
@@ -33,6 +34,7 @@ __all__ = ["Reflect"]
 
 FIELD_CHARS = (400, 200, 100)  # each input/output/feedback/advice shown at most this long, shrinking to fit
 MAX_ADVICE = 3  # reviewer advice texts shown per parameter, in the order they were given
+COPY_CHARS = 40  # a text value may not paste this much of one example's input or output
 
 
 @dataclass
@@ -70,6 +72,26 @@ def advice_for(p: Parameter) -> list[str]:
         if record.extra.get("gradient") and record.text and record.text not in found:
             found.append(record.text)
     return found
+
+
+def copied_span(value: str, old: str, examples: Sequence[Example], least: int = COPY_CHARS) -> str | None:
+    """A stretch of `value` (at least `least` characters, not in `old`) pasted from what one example showed.
+
+    Text common to every example (a shared instruction frame) may be repeated; text that only some examples
+    show (a problem, a worked answer) makes the value fit those examples and nothing else. With a single
+    example its input cannot be told apart from the frame, so only its output is checked.
+    """
+    shown = [[*e.inputs, e.output] for e in examples] if len(examples) > 1 else [[e.output] for e in examples]
+    for texts in shown:
+        for text in texts:
+            match = SequenceMatcher(None, value, text, autojunk=False).find_longest_match(0, len(value), 0, len(text))
+            span = value[match.a: match.a + match.size]
+            if match.size < least or span in old:
+                continue
+            if len(examples) > 1 and all(any(span in t for t in [*e.inputs, e.output]) for e in examples):
+                continue
+            return span
+    return None
 
 
 def _text(node: Node) -> str:
@@ -141,9 +163,10 @@ class Reflect(PerParameterOptimizer):
                   "output": "" if e.output.strip() and e.output.strip()[:60] in e.feedback else show(e.output, cap),
                   "feedback": show(e.feedback, cap), "score": e.score} for e in examples]
         advice = [show(a, cap) for a in advice_for(p)[:MAX_ADVICE]]
+        refused = [{"value": show(r["value"], cap), "reason": r["reason"]} for r in self.refusals(p)]
         return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=show(p._value, value_cap),
                                      role=p.description or "", constraint=p.constraint or "", examples=shown,
-                                     omitted=omitted, advice=advice)
+                                     omitted=omitted, advice=advice, refused=refused)
 
     # --- the reply ----------------------------------------------------------------------------------------
     def schema(self, p: Parameter) -> Mapping[str, Any]:
@@ -168,5 +191,10 @@ class Reflect(PerParameterOptimizer):
         if same_value(new, p._value):
             return [f"the new value of {p.name} is the same as the current one; write a different value that "
                     "fixes the problems in the feedback"]
+        if p.value_type == "text" and isinstance(new, str):
+            span = copied_span(new, str(p._value), examples_for(p))
+            if span:
+                return [f"the new value of {p.name} pastes text from one example ({span[:80]!r}); write general "
+                        "instructions that work for any input, without that example's details"]
         return []
 

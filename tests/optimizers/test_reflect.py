@@ -112,3 +112,31 @@ def test_a_long_value_is_shown_whole_when_the_budget_allows():
     p, _ = batch(prompt=long_prompt, n=2)
     user = Reflect([p], llm=Scripted([]), budget=4000).messages(p)[1]["content"]
     assert long_prompt in user
+
+
+
+def test_a_value_pasting_one_examples_output_is_caught_and_a_shared_frame_is_not():
+    from backprose.optimizers.reflect import Example, copied_span
+
+    worked = "To solve this, multiply the 3 boxes by 4 apples in each box to get 12 apples"
+    frame = "Task: count the items in every box and bag."
+    examples = [Example([f"{frame}\nAna has 3 boxes of 4 apples."], worked, "Score: 0."),
+                Example([f"{frame}\nBen has 2 bags of 5 pens."], "10", "Score: 1.")]
+    assert copied_span("Solve it. " + worked, "Solve it.", examples) == worked
+    assert copied_span(f"{frame} Show each step, then the total.", "Solve it.", examples) is None  # in all
+    assert copied_span(worked, worked, examples) is None  # already in the old value
+    one = examples[:1]  # a single example: its input cannot be told from the frame, its output still counts
+    assert copied_span(f"{frame} Ana has 3 boxes of 4 apples.", "Solve it.", one) is None
+    assert copied_span("Say: " + worked, "Solve it.", one) == worked
+
+
+def test_reflect_sends_back_a_rewrite_that_pastes_an_example_and_takes_the_retry():
+    p = bp.param("Solve it.", name="instructions", description="instructions before each question")
+    questions = ["Ana has 3 boxes with 4 apples in each box and buys 2 more apples.", "What is 2 + 2?"]
+    outs = [extend(p, bp.Node(q, name="question")) for q in questions]
+    bp.backward(outs, ["Score: 0. Expected 14.", "Score: 1. Correct."])
+    llm = Scripted([json.dumps({"instructions": "Ana has 3 boxes with 4 apples in each box, so add them."}),
+                    json.dumps({"instructions": "Show the working, then give only the number."})])
+    update = Reflect([p], llm=llm).step()
+    assert "pastes text from one example" in llm.prompts[1][-1]["content"]
+    assert p.value == "Show the working, then give only the number." and update.changed
