@@ -11,7 +11,7 @@ instructions). All of it lands in `.feedback` as ordinary `Feedback` records, so
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -166,8 +166,10 @@ class NetworkGradients:
                                                       if str(v).strip()}
 
     # --- backward ---------------------------------------------------------------------------------------------
-    def backward(self, network: AgentNetwork, outputs: Sequence[Node], texts: Sequence[str]) -> Gradients:
-        """Compute both gradients for judged `outputs` and add them to the parameters' feedback."""
+    def backward(self, network: AgentNetwork, outputs: Sequence[Node], texts: Sequence[str], *,
+                 layers: Collection[str] | None = None) -> Gradients:
+        """Compute both gradients for judged `outputs` and add them to the parameters' feedback; local
+        gradients only for the named `layers` when given (a step that rewrites only some prompts)."""
         runs = [read_run(network, out, text) for out, text in zip(outputs, texts, strict=True)]
         if not runs:
             return Gradients()
@@ -186,6 +188,8 @@ class NetworkGradients:
         if self.local:
             for index, layer in enumerate(network.layers, 1):
                 name = layer["name"]
+                if layers is not None and name not in layers:
+                    continue
                 text, advice = self.local_gradient(network, layer, index, runs, result.critique)
                 result.layers[name], result.agents[name] = text, advice
                 if text:

@@ -38,13 +38,16 @@ class NetworkOptimizer(Optimizer):
     `aggregator` prompts); `edits=False` keeps the structure fixed. `rewriter` picks who writes the new
     prompts: "textgrad" (from the local gradients; `momentum` and `gradient_memory` are how many past values
     and past gradients each rewrite sees) or "reflect" (from each prompt's runs, with the local gradient as
-    advice).
+    advice). `per_step` rewrites only that many prompts per step, taken in turn from the output side back,
+    as backpropagation goes, and computes local gradients only for their layers: a step costs fewer calls
+    and a refused change says which prompt was at fault (GEPA rewrites one component per step for the same
+    reason). `None` rewrites every prompt in every step.
     """
 
     def __init__(self, network: AgentNetwork, llm: Any = None, *, targets: Sequence[str] = ("instructions",),
                  edits: bool = True, momentum: int = 2, gradient_memory: int = 2, budget: int = 3000,
                  max_tokens: int = 384, gradients: NetworkGradients | None = None, workers: int = 1,
-                 rewriter: str = "textgrad") -> None:
+                 rewriter: str = "textgrad", per_step: int | None = None) -> None:
         from backprose.networks.gradients import NetworkGradients
 
         super().__init__(network.parameters(), llm)
@@ -53,7 +56,12 @@ class NetworkOptimizer(Optimizer):
             raise ValueError(f"unknown targets {sorted(unknown)}; pick from {TARGETS}")
         if rewriter not in REWRITERS:
             raise ValueError(f"rewriter={rewriter!r} is not one of {REWRITERS}")
+        if per_step is not None and (isinstance(per_step, bool) or not isinstance(per_step, int) or per_step < 1):
+            raise ValueError(f"per_step={per_step!r}: give how many prompts to rewrite per step (1 or more), or "
+                             "None for all of them")
         self.rewriter = rewriter
+        self.per_step = per_step
+        self.turn = 0  # where the next step's rewrites start, in output-first order
         self.network = network
         self.targets = tuple(targets)
         self.edits = edits
@@ -76,26 +84,43 @@ class NetworkOptimizer(Optimizer):
                 found.setdefault(id(fb.output), (fb.output, fb.user_feedback))
         return [o for o, _ in found.values()], [t for _, t in found.values()]
 
-    def target_parameters(self) -> list[Parameter]:
+    def _targets(self) -> list[tuple[str, Parameter]]:
+        """(layer name, parameter) for every trainable text this optimizer rewrites, layer by layer."""
         out = []
         for layer in self.network.layers:
+            name = layer["name"]
             for aid in layer["agents"]:
-                agent = self.network.agent(layer["name"], aid)
-                out += [getattr(agent, part) for part in ("system", "instructions") if part in self.targets]
+                agent = self.network.agent(name, aid)
+                out += [(name, getattr(agent, part)) for part in ("system", "instructions") if part in self.targets]
             if "aggregator" in self.targets and layer["aggregation"] in ("synthesis", "critic"):
-                out.append(self.network.aggregator(layer["name"]))
-        return [p for p in out if p.trainable]
+                out.append((name, self.network.aggregator(name)))
+        return [(name, p) for name, p in out if p.trainable]
+
+    def target_parameters(self) -> list[Parameter]:
+        return [p for _, p in self._targets()]
+
+    def _this_step(self) -> list[tuple[str, Parameter]]:
+        """The targets this step rewrites: all, or the next `per_step` in turn, output side first."""
+        targets = self._targets()
+        if self.per_step is None or not targets:
+            return targets
+        backwards = targets[::-1]
+        picked = [backwards[(self.turn + k) % len(backwards)] for k in range(min(self.per_step, len(backwards)))]
+        self.turn = (self.turn + len(picked)) % len(backwards)
+        return picked
 
     def _prompt_optimizer(self, params: list[Parameter]) -> TextGrad | Reflect:
         old = self._prompts
         if old is None or [id(p) for p in old.parameters] != [id(p) for p in params]:
             kind = TextGrad if self.rewriter == "textgrad" else Reflect
-            self._prompts = kind(params, self._llm, **self.options)
+            self._prompts = kind(params, self._llm, retries=self.retries, **self.options)
             if isinstance(old, TextGrad) and isinstance(self._prompts, TextGrad):
                 for p in params:  # momentum and gradient memory survive structural changes
                     for table in ("past_values", "past_gradients"):
                         if p in getattr(old, table):
                             getattr(self._prompts, table)[p].extend(getattr(old, table)[p])
+        self._prompts.retries = self.retries
+        self._prompts.refused = self.refused  # the trainer tells this optimizer; the rewriter must know
         return self._prompts
 
     # --- proposing ----------------------------------------------------------------------------------------
@@ -103,24 +128,33 @@ class NetworkOptimizer(Optimizer):
         outputs, texts = self.judged()
         if not outputs:
             return []
+        chosen = self._this_step()
         # TextGrad reads only the gradients; Reflect also reads each prompt's own runs from the trace feedback
-        runs = {id(p): p.feedback for p in self.target_parameters()} if self.rewriter == "reflect" else {}
+        runs = {id(p): p.feedback for _, p in chosen} if self.rewriter == "reflect" else {}
         for p in self.network.parameters():
             p.zero_feedback()
         with track_usage() as usage:
-            grads = self.gradients.backward(self.network, outputs, texts)
+            grads = self.gradients.backward(self.network, outputs, texts, layers={name for name, _ in chosen})
+        picked = {id(p) for _, p in chosen}
         for p in self.target_parameters():
-            p.feedback[:0] = runs.get(id(p), [])
+            if id(p) in picked:
+                p.feedback[:0] = runs.get(id(p), [])
+            else:  # a teammate of a chosen prompt got its layer's advice too, but waits for its turn
+                p.zero_feedback()
         self.last = grads
         spec, notes = None, []
         if self.edits and grads.edits:
             try:
                 spec = validate_spec(apply_patch(self.network.spec(), grads.edits), self.network.aggregations)
-                notes.append(f"structure: {len(grads.edits)} edit(s) proposed")
+                if spec == validate_spec(self.network.spec(), self.network.aggregations):  # e.g. "vote" again
+                    spec = None
+                    notes.append("structure: the proposed edits change nothing")
+                else:
+                    notes.append(f"structure: {len(grads.edits)} edit(s) proposed")
             except (InvalidEdit, InvalidSpec) as exc:
                 notes.append(f"structure: edits refused, the network stays as it is ({exc})")
-        params = [p for p in self.target_parameters() if p.feedback]
-        prompt_proposals = self._prompt_optimizer(params).propose(n, **options) if params else []
+        rewritten = any(p.feedback for _, p in chosen)
+        prompt_proposals = self._prompt_optimizer(self.target_parameters()).propose(n, **options) if rewritten else []
         self.log.append({"kind": "gradients", "critique": grads.critique, "edits": grads.edits,
                          "layers": grads.layers, "agents": grads.agents, "notes": notes})
         proposals = []
@@ -155,9 +189,13 @@ class NetworkOptimizer(Optimizer):
 
     # --- state --------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "prompts": self._prompts.state_dict() if self._prompts else None}
+        return {**super().state_dict(), "turn": self.turn,
+                "prompts": self._prompts.state_dict() if self._prompts else None}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.turn = int(state.get("turn", 0))
         saved = state.get("prompts") or state.get("textgrad")
         if saved:
             self._prompt_optimizer(self.target_parameters()).load_state_dict(saved)
+            self._prompt_optimizer(self.target_parameters())  # shares this optimizer's refusals again

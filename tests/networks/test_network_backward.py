@@ -187,3 +187,58 @@ def test_trainer_accepts_a_structural_edit_that_helps_and_the_result_saves(spec,
     assert again.spec() == net.spec()
     assert exact_match(again("q"), type("E", (), {"target": "yes"})()).score == 1.0
     assert json.loads((tmp_path / "run" / "best.json").read_text())["solve.c.system"]["value"] == "You verify."
+
+
+def test_per_step_rewrites_one_prompt_in_turn_from_the_output_side_with_its_layers_local_gradient(spec):
+    seen, update = recording_update()
+    llm = player(solver, update=update)
+    net = AgentNetwork(spec, llm=llm)
+    opt = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1)
+    order = []
+    for _ in range(4):
+        opt.zero_feedback()
+        judged(net)
+        before = len(llm.prompts)
+        order += [c.name for c in opt.step().accepted]
+        locals_asked = [m for m in llm.prompts[before:] if role(m) == "local"]
+        assert len(locals_asked) == 1  # only the rewritten prompt's layer gets a local gradient
+    assert order == ["answer.writer.instructions", "solve.b.instructions", "solve.a.instructions",
+                     "answer.writer.instructions"]
+    state = json.loads(json.dumps(opt.state_dict()))
+    again = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1)
+    again.load_state_dict(state)
+    assert again.turn == opt.turn == 1
+
+
+def test_per_step_must_be_a_positive_count(spec):
+    net = AgentNetwork(spec, llm=player(solver))
+    for bad in (0, -1, 1.5, True):
+        try:
+            NetworkOptimizer(net, per_step=bad)
+        except ValueError as exc:
+            assert "per_step" in str(exc) and "None for all" in str(exc)
+        else:
+            raise AssertionError(f"per_step={bad!r} was accepted")
+
+
+def test_edits_that_change_nothing_propose_no_structure(spec):
+    llm = player(solver, edits=[{"op": "replace", "path": "/layers/0/aggregation", "value": "vote"}])
+    net = AgentNetwork(spec, llm=llm)
+    opt = NetworkOptimizer(net, llm, targets=())
+    judged(net)
+    assert opt.propose() == []
+    assert opt.log[-1]["notes"] == ["structure: the proposed edits change nothing"]
+
+
+def test_the_prompt_rewriter_knows_what_the_trainer_refused(spec):
+    seen, update = recording_update()
+    llm = player(solver, update=update)
+    net = AgentNetwork(spec, llm=llm)
+    opt = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1)
+    writer = net.agent("answer", "writer").instructions
+    opt.record_refusal(bp.optimizers.Update([bp.optimizers.Change(writer, "Give the number.", "v9", True)]),
+                       "not better on the minibatch (0.000 <= 0.500)")
+    judged(net)
+    opt.step()
+    prompt = next(u for u in seen if "`answer.writer.instructions`" in u)
+    assert '"""v9""" (not better on the minibatch (0.000 <= 0.500))' in prompt
