@@ -1,12 +1,13 @@
 """Agent network on arithmetic word problems, local model: trained network vs three baselines.
 
-    python bench/agent_network.py [--train 2] [--val 3] [--test 6] [--calls 60] [--max-tokens 200]
-                                  [--meta-base-url URL] [--cache DIR] [--rows abcd]
+    python bench/agent_network.py [--train 4] [--batch 2] [--val 3] [--test 12] [--calls 60]
+                                  [--max-tokens 200] [--meta-base-url URL] [--cache DIR] [--rows abcd]
+                                  [--rewriter reflect|textgrad] [--per-step 1]
 
 Prints test accuracy and model calls for (a) one agent with the initial prompt, (b) the untrained
 network, (c) the network trained by plain TextGrad on its prompts and (d) the network trained by global
 and local gradients with structural edits (NetworkOptimizer). (c) and (d) get the same budget of training
-calls (checked between steps, so a run may end a step past it; the calls actually used are printed).
+calls, enforced before each request (a step cut off by it is dropped); the calls used are printed.
 Agents use `Local()` (set `BACKPROSE_LOCAL_BASE_URL` to use a running server); `--meta-base-url` points the
 optimizers (gradients and rewrites) at another OpenAI-compatible server, e.g. a larger local model.
 Each row is printed as soon as it is measured, so a long run shows its progress.
@@ -44,11 +45,12 @@ def accuracy(program: Any, test: list[Any]) -> tuple[float, int]:
     return sum(scores) / len(scores), requests(usage)
 
 
-def trained(llm: Any, optimizer: Any, train: list[Any], val: list[Any], calls: int, opts: dict[str, Any]) -> Any:
+def trained(llm: Any, optimizer: Any, train: list[Any], val: list[Any], calls: int, batch: int,
+            opts: dict[str, Any]) -> Any:
     net = AgentNetwork(example.FALLBACK, llm=llm, **opts)
     opt = optimizer(net)
     with track_usage() as usage:
-        result = Trainer(net, train, val, example.guide, opt, batch_size=len(train), budget=Budget(calls=calls),
+        result = Trainer(net, train, val, example.guide, opt, batch_size=batch, budget=Budget(calls=calls),
                          concurrency=1).fit()
     return net, requests(usage), result
 
@@ -68,9 +70,10 @@ def steps(result: Any) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--train", type=int, default=2)
+    parser.add_argument("--train", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=2, help="training minibatch size")
     parser.add_argument("--val", type=int, default=3)
-    parser.add_argument("--test", type=int, default=6)
+    parser.add_argument("--test", type=int, default=12)
     parser.add_argument("--calls", type=int, default=60, help="training budget in model calls for (c) and (d)")
     parser.add_argument("--max-tokens", type=int, default=200,
                         help="per agent reply; the 0.5B model's worked answers need about 150 tokens")
@@ -79,6 +82,8 @@ def main() -> None:
     parser.add_argument("--rows", default="abcd", help="which rows to measure, e.g. 'ad'")
     parser.add_argument("--rewriter", default="reflect", choices=["reflect", "textgrad"],
                         help="who rewrites the prompts in (d): Reflect with the local gradients as advice, or TextGrad")
+    parser.add_argument("--per-step", type=int, default=1,
+                        help="prompts (d) rewrites per step, in turn from the output side; 0 for all of them")
     args = parser.parse_args()
 
     from backprose.llm.local import Local
@@ -110,14 +115,14 @@ def main() -> None:
         def textgrad(n: AgentNetwork) -> TextGrad:
             return TextGrad(n.prompt_parameters(), meta, momentum=2, max_tokens=192, workers=1)
 
-        net_c, calls_c, res_c = trained(llm, textgrad, train, val, args.calls, opts)
+        net_c, calls_c, res_c = trained(llm, textgrad, train, val, args.calls, args.batch, opts)
         steps(res_c)
         row("(c) network + plain TextGrad on prompts", *accuracy(net_c, test), calls_c)
     if "d" in args.rows:
         def network(n: AgentNetwork) -> NetworkOptimizer:
-            return NetworkOptimizer(n, meta, max_tokens=192, rewriter=args.rewriter)
+            return NetworkOptimizer(n, meta, max_tokens=192, rewriter=args.rewriter, per_step=args.per_step or None)
 
-        net_d, calls_d, res_d = trained(llm, network, train, val, args.calls, opts)
+        net_d, calls_d, res_d = trained(llm, network, train, val, args.calls, args.batch, opts)
         steps(res_d)
         row("(d) network trained with global+local gradients", *accuracy(net_d, test), calls_d)
     top = max((r[1] for r in rows), default=0.0)
