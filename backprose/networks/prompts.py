@@ -8,6 +8,8 @@ from typing import Any
 
 import jinja2
 
+from backprose.optimizers.problem import show_ends
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -23,5 +25,5 @@ def render(name: str, /, **variables: Any) -> str:
 
 
 def cut(text: Any, limit: int) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: max(limit - 9, 0)] + " ...[cut]"
+    """`text` within `limit` characters, keeping its start and its end (where an agent's result is)."""
+    return show_ends(str(text), limit)

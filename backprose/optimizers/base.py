@@ -107,13 +107,20 @@ def same_value(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def bare(text: str) -> str:
+    """`text` without what does not change its meaning: case, runs of spaces, quotes, brackets, end stops."""
+    return " ".join(text.split()).strip(" .,;:'\"{}[]()").lower()
+
+
+def same_text(a: Any, b: Any) -> bool:
+    """Equal values, or texts that differ only in case, spacing, quotes, brackets or end punctuation."""
+    return same_value(a, b) or (isinstance(a, str) and isinstance(b, str) and bare(a) == bare(b))
+
+
 def echoes_description(p: Parameter, value: Any) -> str | None:
     """Why `value` is no value at all but `p`'s description handed back (small models do this), or None."""
     if not isinstance(value, str) or not p.description:
         return None
-    def bare(text: str) -> str:  # a stray quote, bracket or full stop does not make it a value
-        return " ".join(text.split()).strip(" .,;:'\"{}[]()").lower()
-
     if bare(value) != bare(p.description):
         return None
     return (f"{p.name}: the suggestion repeats the parameter's description ({p.description!r}); write the value "

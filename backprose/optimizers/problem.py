@@ -40,6 +40,16 @@ def show(value: Any, cap: int | None) -> str:
     return text
 
 
+def show_ends(value: Any, cap: int) -> str:
+    """Like `show`, but a cut keeps the start and the end, where a worked reply puts its result."""
+    text = show(value, None)
+    if len(text) <= cap:
+        return text
+    head = max(cap // 3, 8)
+    tail = max(cap - head - 24, 8)
+    return f"{text[:head]}...[{len(text) - head - tail} chars cut]...{text[-tail:]}"
+
+
 @dataclass
 class Entry:
     """One node's lines in the problem; `distance` (edges from the nearest variable) orders the dropping."""

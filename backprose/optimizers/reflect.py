@@ -20,11 +20,12 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from backprose.llm.base import estimate_tokens, messages_tokens
+from backprose.nodes.message import Message
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
-from backprose.optimizers.base import same_value
+from backprose.optimizers.base import same_text
 from backprose.optimizers.per_parameter import PerParameterOptimizer
-from backprose.optimizers.problem import show
+from backprose.optimizers.problem import show, show_ends
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.reduce import default_score
 from backprose.optimizers.replies import checked, coerce, reserve_tokens
@@ -45,6 +46,7 @@ class Example:
     output: str
     feedback: str
     score: float | None = None
+    reply: str = ""  # the model call the parameter fed, when it is not the judged output itself
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,7 +57,9 @@ def examples_for(p: Parameter) -> list[Example]:
         text = record.user_feedback or record.text
         key = id(record.output)
         if key not in found:
-            found[key] = Example(_inputs(p, record.output), _text(record.output), text)
+            reply = _own_reply(p, record.output)
+            found[key] = Example(_inputs(p, record.output), _text(record.output), text,
+                                 reply="" if reply == _text(record.output) else reply)
         elif text and text not in found[key].feedback:
             found[key].feedback += "\n" + text
         score = record.extra.get("score", default_score(text)) if text else record.extra.get("score")
@@ -97,6 +101,15 @@ def copied_span(value: str, old: str, examples: Sequence[Example], least: int = 
 def _text(node: Node) -> str:
     value = node.value
     return value if isinstance(value, str) else repr(value)
+
+
+def _own_reply(p: Parameter, output: Node) -> str:
+    """What the first model call fed by `p` answered, when later steps stand between it and `output`: an
+    agent's own reply in a network, which the judged output alone does not show."""
+    for node in minimal_subgraph([p], output):
+        if node is not output and isinstance(node, Message) and node.op.name == "call_llm":
+            return _text(node)
+    return ""
 
 
 def _inputs(p: Parameter, output: Node) -> list[str]:
@@ -159,7 +172,7 @@ class Reflect(PerParameterOptimizer):
         kind = p.value_type + (f" in [{p.bounds[0]}, {p.bounds[1]}]" if p.bounds else "")
         if p.value_type == "code":
             kind += f"; keep `def {getattr(p, 'func_name', '')}({getattr(p, 'signature_text', '')})`"
-        shown = [{"inputs": [show(i, cap) for i in e.inputs],
+        shown = [{"inputs": [show(i, cap) for i in e.inputs], "reply": show_ends(e.reply, cap) if e.reply else "",
                   "output": "" if e.output.strip() and e.output.strip()[:60] in e.feedback else show(e.output, cap),
                   "feedback": show(e.feedback, cap), "score": e.score} for e in examples]
         advice = [show(a, cap) for a in advice_for(p)[:MAX_ADVICE]]
@@ -188,9 +201,9 @@ class Reflect(PerParameterOptimizer):
             new = checked(p, reply[p.name])
         except Exception as exc:  # InvalidUpdate, or a projection's own error
             return [str(exc)]
-        if same_value(new, p._value):
-            return [f"the new value of {p.name} is the same as the current one; write a different value that "
-                    "fixes the problems in the feedback"]
+        if same_text(new, p._value):
+            return [f"the new value of {p.name} is the same as the current one (apart from case, spacing or end "
+                    "punctuation at most); write a different value that fixes the problems in the feedback"]
         if p.value_type == "text" and isinstance(new, str):
             span = copied_span(new, str(p._value), examples_for(p))
             if span:

@@ -242,3 +242,21 @@ def test_the_prompt_rewriter_knows_what_the_trainer_refused(spec):
     opt.step()
     prompt = next(u for u in seen if "`answer.writer.instructions`" in u)
     assert '"""v9""" (not better on the minibatch (0.000 <= 0.500))' in prompt
+
+
+def test_reflect_shows_each_agent_its_own_reply_with_the_start_and_the_end_kept(spec):
+    worked = "First I multiply. " + "x" * 600 + " So the answer is 12."
+
+    def agent(messages):
+        return "12" if messages[0]["content"] == "You write final answers." else worked
+
+    seen, update = recording_update()
+    llm = player(agent, update=update)
+    net = AgentNetwork(spec, llm=llm)
+    judged(net)
+    NetworkOptimizer(net, llm, rewriter="reflect", per_step=3).step()
+    solver_prompt = next(u for u in seen if "`solve.a.instructions`" in u)
+    reply = solver_prompt.split("reply to this prompt: ", 1)[1].split("\n", 1)[0]
+    assert reply.startswith("First I multiply.") and reply.endswith("So the answer is 12.") and "chars cut" in reply
+    writer_prompt = next(u for u in seen if "`answer.writer.instructions`" in u)
+    assert "reply to this prompt" not in writer_prompt  # its reply is the judged output itself

@@ -140,3 +140,20 @@ def test_reflect_sends_back_a_rewrite_that_pastes_an_example_and_takes_the_retry
     update = Reflect([p], llm=llm).step()
     assert "pastes text from one example" in llm.prompts[1][-1]["content"]
     assert p.value == "Show the working, then give only the number." and update.changed
+
+
+def test_a_rewrite_that_only_changes_punctuation_or_case_counts_as_unchanged():
+    p, _ = batch()
+    llm = Scripted([json.dumps({"instructions": " solve IT"}), json.dumps({"instructions": "Show the working."})])
+    Reflect([p], llm=llm).step()
+    assert "same as the current one (apart from case" in llm.prompts[1][-1]["content"]
+    assert p.value == "Show the working."
+
+
+def test_show_ends_keeps_the_start_and_the_end_within_the_cap():
+    from backprose.optimizers.problem import show_ends
+
+    text = "start " + "-" * 500 + " the end"
+    out = show_ends(text, 120)
+    assert len(out) <= 120 and out.startswith("start ") and out.endswith(" the end") and "chars cut" in out
+    assert show_ends("short", 120) == "short"
