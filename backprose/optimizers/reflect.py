@@ -81,20 +81,25 @@ def advice_for(p: Parameter) -> list[str]:
 def copied_span(value: str, old: str, examples: Sequence[Example], least: int = COPY_CHARS) -> str | None:
     """A stretch of `value` (at least `least` characters, not in `old`) pasted from what one example showed.
 
-    Text common to every example (a shared instruction frame) may be repeated; text that only some examples
-    show (a problem, a worked answer) makes the value fit those examples and nothing else. With a single
-    example its input cannot be told apart from the frame, so only its output is checked.
+    What the program wrote (outputs, replies) is never to be pasted. Of the inputs, text common to every
+    example (a shared instruction frame) may be repeated; text that only some show (a problem) makes the
+    value fit those examples and nothing else. With a single example its input cannot be told apart from
+    the frame, so only what the program wrote is checked.
     """
-    shown = [[*e.inputs, e.output] for e in examples] if len(examples) > 1 else [[e.output] for e in examples]
-    for texts in shown:
-        for text in texts:
-            match = SequenceMatcher(None, value, text, autojunk=False).find_longest_match(0, len(value), 0, len(text))
-            span = value[match.a: match.a + match.size]
-            if match.size < least or span in old:
-                continue
-            if len(examples) > 1 and all(any(span in t for t in [*e.inputs, e.output]) for e in examples):
-                continue
-            return span
+    def longest(text: str) -> str:
+        match = SequenceMatcher(None, value, text, autojunk=False).find_longest_match(0, len(value), 0, len(text))
+        span = value[match.a: match.a + match.size]
+        return "" if match.size < least or span in old else span
+
+    for e in examples:
+        for text in (e.output, e.reply):  # what the program wrote is never an instruction frame
+            if span := longest(text):
+                return span
+        if len(examples) > 1:
+            for text in e.inputs:
+                span = longest(text)
+                if span and not all(any(span in t for t in other.inputs) for other in examples):
+                    return span
     return None
 
 
@@ -184,10 +189,13 @@ class Reflect(PerParameterOptimizer):
     # --- the reply ----------------------------------------------------------------------------------------
     def schema(self, p: Parameter) -> Mapping[str, Any]:
         value: dict[str, Any] = {"type": "string"} if p.value_type in ("text", "code") else {}
-        return {"type": "object", "properties": {p.name: value}, "required": [p.name]}
+        # the diagnosis comes first so the model names the fault before it writes the fix
+        return {"type": "object", "properties": {"diagnosis": {"type": "string"}, p.name: value},
+                "required": ["diagnosis", p.name]}
 
     def read(self, p: Parameter, reply: Mapping[str, Any]) -> tuple[Any, str]:
-        return coerce(p, reply[p.name]), f"{p.name}: rewritten from the feedback on its examples"
+        why = str(reply.get("diagnosis") or "").strip() or "rewritten from the feedback on its examples"
+        return coerce(p, reply[p.name]), f"{p.name}: {why}"
 
     def salvage(self, p: Parameter, err: Any) -> tuple[Any, str]:
         if isinstance(err.value, dict) and p.name in err.value:
