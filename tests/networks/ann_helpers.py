@@ -57,7 +57,7 @@ def player(agent: Callable[[list[dict[str, str]]], str], *, plan: Any = None, cr
             return json.dumps({"reasoning": "follow the feedback", "value": update(user) if update else "NEW"})
         if kind == "reflect":  # Reflect's reply is keyed by the parameter's name
             name = user.split("`", 2)[1]
-            return json.dumps({name: update(user) if update else "NEW"})
+            return json.dumps({"diagnosis": "it missed", name: update(user) if update else "NEW"})
         return agent(messages)
 
     return Scripted(reply)

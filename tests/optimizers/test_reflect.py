@@ -37,14 +37,14 @@ def test_examples_carry_the_input_output_and_feedback_worst_first():
 
 def test_prompt_golden(golden):
     p, _ = batch(n=2, scores=[0.0, 0.5])
-    llm = Scripted([json.dumps({"instructions": "Reply with only the number."})])
+    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": "Reply with only the number."})])
     Reflect([p], llm=llm).step()
     golden("reflect_user.txt", llm.prompts[0][1]["content"])
 
 
 def test_step_adopts_a_new_value_and_makes_one_call_per_parameter():
     p, _ = batch()
-    llm = Scripted([json.dumps({"instructions": "Reply with only the number."})])
+    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": "Reply with only the number."})])
     with track_usage() as usage:
         update = Reflect([p], llm=llm).step()
     assert usage.calls == 1
@@ -53,7 +53,7 @@ def test_step_adopts_a_new_value_and_makes_one_call_per_parameter():
 
 def test_unchanged_value_is_sent_back_once_then_reported_not_adopted():
     p, _ = batch()
-    llm = Scripted([json.dumps({"instructions": "Solve it."}), json.dumps({"instructions": "Solve it."})])
+    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": "Solve it."}), json.dumps({"diagnosis": "d", "instructions": "Solve it."})])
     update = Reflect([p], llm=llm).step()
     assert "same as the current one" in llm.prompts[1][-1]["content"]  # the retry says what was wrong
     assert p.value == "Solve it." and not update.changed
@@ -61,7 +61,7 @@ def test_unchanged_value_is_sent_back_once_then_reported_not_adopted():
 
 def test_wrong_key_gets_one_retry_and_the_fixed_reply_is_used():
     p, _ = batch()
-    llm = Scripted([json.dumps({"prompt": "x"}), json.dumps({"instructions": "Give only the number."})])
+    llm = Scripted([json.dumps({"prompt": "x"}), json.dumps({"diagnosis": "d", "instructions": "Give only the number."})])
     update = Reflect([p], llm=llm).step()
     assert len(llm.prompts) == 2 and 'key "instructions"' in llm.prompts[1][-1]["content"]
     assert update.changed and p.value == "Give only the number."
@@ -70,7 +70,7 @@ def test_wrong_key_gets_one_retry_and_the_fixed_reply_is_used():
 def test_number_parameter_is_coerced_and_bounded():
     x, out = numeric_graph(3.0)
     out.backward("Score: 0. The output 10 is too low; it must be 50.")
-    llm = Scripted([json.dumps({"x": 500})] * 2)  # the retry says why; the second reply is still refused
+    llm = Scripted([json.dumps({"diagnosis": "d", "x": 500})] * 2)  # the retry says why; the second reply is still refused
     update = Reflect([x], llm=llm).step()
     assert not update.changed and x.value == 3.0  # outside the bounds: refused, reported
     assert update.changes and not update.changes[0].accepted
@@ -78,7 +78,7 @@ def test_number_parameter_is_coerced_and_bounded():
 
 def test_n_candidates_are_sampled_hotter():
     p, _ = batch()
-    llm = Scripted([json.dumps({"instructions": f"Answer {i}."}) for i in range(3)])
+    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": f"Answer {i}."}) for i in range(3)])
     proposals = Reflect([p], llm=llm).propose(3)
     assert [list(pr.values.values())[0] for pr in proposals] == ["Answer 0.", "Answer 1.", "Answer 2."]
     assert [c.options.get("temperature") for c in llm.calls] == [0.0, 0.4, 0.8]
@@ -86,7 +86,7 @@ def test_n_candidates_are_sampled_hotter():
 
 def test_async_propose_matches_sync():
     p, _ = batch()
-    reply = json.dumps({"instructions": "Only the number."})
+    reply = json.dumps({"diagnosis": "d", "instructions": "Only the number."})
     sync = Reflect([p], llm=Scripted([reply])).propose(1)
     other = Reflect([p], llm=Scripted([reply]))
     assert [pr.values for pr in asyncio.run(other.apropose(1))] == [pr.values for pr in sync]
@@ -135,8 +135,8 @@ def test_reflect_sends_back_a_rewrite_that_pastes_an_example_and_takes_the_retry
     questions = ["Ana has 3 boxes with 4 apples in each box and buys 2 more apples.", "What is 2 + 2?"]
     outs = [extend(p, bp.Node(q, name="question")) for q in questions]
     bp.backward(outs, ["Score: 0. Expected 14.", "Score: 1. Correct."])
-    llm = Scripted([json.dumps({"instructions": "Ana has 3 boxes with 4 apples in each box, so add them."}),
-                    json.dumps({"instructions": "Show the working, then give only the number."})])
+    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": "Ana has 3 boxes with 4 apples in each box, so add them."}),
+                    json.dumps({"diagnosis": "d", "instructions": "Show the working, then give only the number."})])
     update = Reflect([p], llm=llm).step()
     assert "pastes text from one example" in llm.prompts[1][-1]["content"]
     assert p.value == "Show the working, then give only the number." and update.changed
@@ -144,7 +144,7 @@ def test_reflect_sends_back_a_rewrite_that_pastes_an_example_and_takes_the_retry
 
 def test_a_rewrite_that_only_changes_punctuation_or_case_counts_as_unchanged():
     p, _ = batch()
-    llm = Scripted([json.dumps({"instructions": " solve IT"}), json.dumps({"instructions": "Show the working."})])
+    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": " solve IT"}), json.dumps({"diagnosis": "d", "instructions": "Show the working."})])
     Reflect([p], llm=llm).step()
     assert "same as the current one (apart from case" in llm.prompts[1][-1]["content"]
     assert p.value == "Show the working."
@@ -157,3 +157,13 @@ def test_show_ends_keeps_the_start_and_the_end_within_the_cap():
     out = show_ends(text, 120)
     assert len(out) <= 120 and out.startswith("start ") and out.endswith(" the end") and "chars cut" in out
     assert show_ends("short", 120) == "short"
+
+
+def test_the_diagnosis_comes_first_is_required_and_becomes_the_reasoning():
+    p, _ = batch()
+    llm = Scripted([json.dumps({"instructions": "Only the number."}),
+                    json.dumps({"diagnosis": "Replies were sentences.", "instructions": "Only the number."})])
+    update = Reflect([p], llm=llm).step()
+    assert 'missing required key "diagnosis"' in llm.prompts[1][-1]["content"]
+    assert list(Reflect([p]).schema(p)["properties"]) == ["diagnosis", "instructions"]
+    assert p.value == "Only the number." and "instructions: Replies were sentences." in update.reasoning

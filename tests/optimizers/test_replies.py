@@ -174,7 +174,7 @@ def test_a_suggestion_that_repeats_the_description_is_retried_then_refused(name)
     out.backward("Score: 0. Expected 14.")
     echo = "Instructions of agent 'writer'.}"  # as the 1.5B model once wrote it
     reply = {"OptoPrime": json.dumps({"reasoning": "r", "suggestion": {"writer": echo}}),
-             "Reflect": json.dumps({"writer": echo})}[name]
+             "Reflect": json.dumps({"diagnosis": "d", "writer": echo})}[name]
     llm = Scripted([reply, reply])
     update = getattr(bp.optimizers, name)([p], llm=llm).step()
     assert "repeats the parameter's description" in llm.prompts[1][-1]["content"]

@@ -30,9 +30,9 @@ def guide(output, example):
 
 def test_a_refused_value_is_shown_to_the_next_step_and_not_proposed_again():
     module = Styled()
-    llm = Scripted([json.dumps({"style": "loud"}),      # step 0: no better on the minibatch, refused
-                    json.dumps({"style": "loud"}),      # step 1: the same again, sent back
-                    json.dumps({"style": "exact"})])    # the retry's answer
+    llm = Scripted([json.dumps({"diagnosis": "d", "style": "loud"}),      # step 0: no better on the minibatch, refused
+                    json.dumps({"diagnosis": "d", "style": "loud"}),      # step 1: the same again, sent back
+                    json.dumps({"diagnosis": "d", "style": "exact"})])    # the retry's answer
     opt = Reflect(module.parameters(), llm=llm)
     data = [(1, None), (2, None)]
     result = Trainer(module, data, data, guide, opt, steps=2, batch_size=2, concurrency=1).fit()
