@@ -15,6 +15,11 @@ from backprose.llm.base import messages_tokens
 from backprose.optimizers.reflect import Reflect, examples_for
 
 
+def said(**values):
+    """A Reflect reply: the diagnosis it requires, then the new values."""
+    return json.dumps({"diagnosis": "d", **values})
+
+
 def batch(prompt="Solve it.", n=3, scores=None):
     """A text parameter feeding `n` judged outputs, one per question, with feedback 'Score: s. ...'."""
     p = bp.param(prompt, name="instructions", description="instructions before each question",
@@ -37,14 +42,14 @@ def test_examples_carry_the_input_output_and_feedback_worst_first():
 
 def test_prompt_golden(golden):
     p, _ = batch(n=2, scores=[0.0, 0.5])
-    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": "Reply with only the number."})])
+    llm = Scripted([said(instructions="Reply with only the number.")])
     Reflect([p], llm=llm).step()
     golden("reflect_user.txt", llm.prompts[0][1]["content"])
 
 
 def test_step_adopts_a_new_value_and_makes_one_call_per_parameter():
     p, _ = batch()
-    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": "Reply with only the number."})])
+    llm = Scripted([said(instructions="Reply with only the number.")])
     with track_usage() as usage:
         update = Reflect([p], llm=llm).step()
     assert usage.calls == 1
@@ -53,7 +58,7 @@ def test_step_adopts_a_new_value_and_makes_one_call_per_parameter():
 
 def test_unchanged_value_is_sent_back_once_then_reported_not_adopted():
     p, _ = batch()
-    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": "Solve it."}), json.dumps({"diagnosis": "d", "instructions": "Solve it."})])
+    llm = Scripted([said(instructions="Solve it."), said(instructions="Solve it.")])
     update = Reflect([p], llm=llm).step()
     assert "same as the current one" in llm.prompts[1][-1]["content"]  # the retry says what was wrong
     assert p.value == "Solve it." and not update.changed
@@ -61,7 +66,7 @@ def test_unchanged_value_is_sent_back_once_then_reported_not_adopted():
 
 def test_wrong_key_gets_one_retry_and_the_fixed_reply_is_used():
     p, _ = batch()
-    llm = Scripted([json.dumps({"prompt": "x"}), json.dumps({"diagnosis": "d", "instructions": "Give only the number."})])
+    llm = Scripted([json.dumps({"prompt": "x"}), said(instructions="Give only the number.")])
     update = Reflect([p], llm=llm).step()
     assert len(llm.prompts) == 2 and 'key "instructions"' in llm.prompts[1][-1]["content"]
     assert update.changed and p.value == "Give only the number."
@@ -70,7 +75,7 @@ def test_wrong_key_gets_one_retry_and_the_fixed_reply_is_used():
 def test_number_parameter_is_coerced_and_bounded():
     x, out = numeric_graph(3.0)
     out.backward("Score: 0. The output 10 is too low; it must be 50.")
-    llm = Scripted([json.dumps({"diagnosis": "d", "x": 500})] * 2)  # the retry says why; the second reply is still refused
+    llm = Scripted([said(x=500)] * 2)  # the retry says why; the second reply is still refused
     update = Reflect([x], llm=llm).step()
     assert not update.changed and x.value == 3.0  # outside the bounds: refused, reported
     assert update.changes and not update.changes[0].accepted
@@ -86,7 +91,7 @@ def test_n_candidates_are_sampled_hotter():
 
 def test_async_propose_matches_sync():
     p, _ = batch()
-    reply = json.dumps({"diagnosis": "d", "instructions": "Only the number."})
+    reply = said(instructions="Only the number.")
     sync = Reflect([p], llm=Scripted([reply])).propose(1)
     other = Reflect([p], llm=Scripted([reply]))
     assert [pr.values for pr in asyncio.run(other.apropose(1))] == [pr.values for pr in sync]
@@ -135,8 +140,8 @@ def test_reflect_sends_back_a_rewrite_that_pastes_an_example_and_takes_the_retry
     questions = ["Ana has 3 boxes with 4 apples in each box and buys 2 more apples.", "What is 2 + 2?"]
     outs = [extend(p, bp.Node(q, name="question")) for q in questions]
     bp.backward(outs, ["Score: 0. Expected 14.", "Score: 1. Correct."])
-    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": "Ana has 3 boxes with 4 apples in each box, so add them."}),
-                    json.dumps({"diagnosis": "d", "instructions": "Show the working, then give only the number."})])
+    llm = Scripted([said(instructions="Ana has 3 boxes with 4 apples in each box, so add them."),
+                    said(instructions="Show the working, then give only the number.")])
     update = Reflect([p], llm=llm).step()
     assert "pastes text from one example" in llm.prompts[1][-1]["content"]
     assert p.value == "Show the working, then give only the number." and update.changed
@@ -144,7 +149,7 @@ def test_reflect_sends_back_a_rewrite_that_pastes_an_example_and_takes_the_retry
 
 def test_a_rewrite_that_only_changes_punctuation_or_case_counts_as_unchanged():
     p, _ = batch()
-    llm = Scripted([json.dumps({"diagnosis": "d", "instructions": " solve IT"}), json.dumps({"diagnosis": "d", "instructions": "Show the working."})])
+    llm = Scripted([said(instructions=" solve IT"), said(instructions="Show the working.")])
     Reflect([p], llm=llm).step()
     assert "same as the current one (apart from case" in llm.prompts[1][-1]["content"]
     assert p.value == "Show the working."
