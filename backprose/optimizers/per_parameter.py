@@ -18,7 +18,7 @@ from backprose.errors import ReplyFormatError
 from backprose.llm.accounting import track_usage
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Optimizer, Proposal
-from backprose.optimizers.replies import aask_json, ask_json, coerce
+from backprose.optimizers.replies import aask_json, ask_json, checked, coerce
 from backprose.optimizers.sampling import candidate_options
 
 Result = tuple[Any, str]  # (suggested value or None, reasoning for the log)
@@ -68,12 +68,26 @@ class PerParameterOptimizer(Optimizer):
             return [repeat] if repeat else []
         return check
 
+    def _last_resort(self, p: Parameter, err: ReplyFormatError) -> Result:
+        """What is left of a reply still unusable after its retries. A value the parameter itself would refuse
+        goes on to `apply`, which reports why; a valid value that failed this optimizer's own check (a copy
+        of an example, a value the trainer refused) is dropped, since trying it would cost a trial."""
+        value, why = self.salvage(p, err)
+        if value is None or not isinstance(err.value, Mapping):
+            return value, why
+        try:
+            checked(p, value)
+        except Exception:  # InvalidUpdate, or a projection's own error: apply() reports it
+            return value, why
+        problems = self._checker(p)(err.value)
+        return (None, f"{p.name}: dropped: {'; '.join(problems)}") if problems else (value, why)
+
     def _one(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> Result:
         try:
             reply = ask_json(self.llm, messages, self.schema(p), self._checker(p), self.templates, self.log,
                              retries=self.retries, **opts)
         except ReplyFormatError as err:
-            return self.salvage(p, err)
+            return self._last_resort(p, err)
         return self.read(p, reply)
 
     async def _aone(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> Result:
@@ -81,7 +95,7 @@ class PerParameterOptimizer(Optimizer):
             reply = await aask_json(self.llm, messages, self.schema(p), self._checker(p), self.templates,
                                     self.log, retries=self.retries, **opts)
         except ReplyFormatError as err:
-            return self.salvage(p, err)
+            return self._last_resort(p, err)
         return self.read(p, reply)
 
     @staticmethod

@@ -172,3 +172,14 @@ def test_the_diagnosis_comes_first_is_required_and_becomes_the_reasoning():
     assert 'missing required key "diagnosis"' in llm.prompts[1][-1]["content"]
     assert list(Reflect([p]).schema(p)["properties"]) == ["diagnosis", "instructions"]
     assert p.value == "Only the number." and "instructions: Replies were sentences." in update.reasoning
+
+
+def test_a_value_still_pasting_an_example_after_the_retry_is_dropped_not_tried():
+    p = bp.param("Solve it.", name="instructions", description="instructions before each question")
+    questions = ["Ana has 3 boxes with 4 apples in each box and buys 2 more apples.", "What is 2 + 2?"]
+    outs = [extend(p, bp.Node(q, name="question")) for q in questions]
+    bp.backward(outs, ["Score: 0. Expected 14.", "Score: 1. Correct."])
+    pasted = said(instructions="Ana has 3 boxes with 4 apples in each box, so add them.")
+    update = Reflect([p], llm=Scripted([pasted, pasted])).step()
+    assert update.changes == [] and p.value == "Solve it."
+    assert "instructions: dropped: " in update.reasoning and "pastes text from one example" in update.reasoning
