@@ -3,8 +3,9 @@
 The model reads the parameter's current value, what it is for, and how the program did on each example of
 the minibatch (the input that reached it, the output when the feedback does not already quote it, and the
 feedback), worst first and within the token budget, plus any advice that a reviewer wrote for it (feedback
-records marked as a `gradient`, such as an agent network's local gradients). It then writes a new value.
-One call per parameter and candidate.
+records marked as a `gradient`, such as an agent network's local gradients) and the values the trainer
+already refused. It then names the fault (a diagnosis) and writes a new value, which must not paste an
+example. One call per parameter and candidate.
 
 Why beside OptoPrime: OptoPrime shows the whole program trace, which strong models use well and small
 ones drown in (a 0.5-1.5B model tends to copy an output or repeat the old value). A short, concrete
