@@ -109,6 +109,11 @@ def _text(node: Node) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
+def diagnosis_key(p: Parameter) -> str:
+    """The reply's key for the diagnosis, clear of the parameter's own name."""
+    return "diagnosis" if p.name != "diagnosis" else "diagnosis_of_the_fault"
+
+
 def _own_reply(p: Parameter, output: Node) -> str:
     """What the first model call fed by `p` answered, when later steps stand between it and `output`: an
     agent's own reply in a network, which the judged output alone does not show."""
@@ -185,17 +190,17 @@ class Reflect(PerParameterOptimizer):
         refused = [{"value": show(r["value"], cap), "reason": r["reason"]} for r in self.refusals(p)]
         return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=show(p._value, value_cap),
                                      role=p.description or "", constraint=p.constraint or "", examples=shown,
-                                     omitted=omitted, advice=advice, refused=refused)
+                                     omitted=omitted, advice=advice, refused=refused, why=diagnosis_key(p))
 
     # --- the reply ----------------------------------------------------------------------------------------
     def schema(self, p: Parameter) -> Mapping[str, Any]:
         value: dict[str, Any] = {"type": "string"} if p.value_type in ("text", "code") else {}
         # the diagnosis comes first so the model names the fault before it writes the fix
-        return {"type": "object", "properties": {"diagnosis": {"type": "string"}, p.name: value},
-                "required": ["diagnosis", p.name]}
+        why = diagnosis_key(p)
+        return {"type": "object", "properties": {why: {"type": "string"}, p.name: value}, "required": [why, p.name]}
 
     def read(self, p: Parameter, reply: Mapping[str, Any]) -> tuple[Any, str]:
-        why = str(reply.get("diagnosis") or "").strip() or "rewritten from the feedback on its examples"
+        why = str(reply.get(diagnosis_key(p)) or "").strip() or "rewritten from the feedback on its examples"
         return coerce(p, reply[p.name]), f"{p.name}: {why}"
 
     def salvage(self, p: Parameter, err: Any) -> tuple[Any, str]:

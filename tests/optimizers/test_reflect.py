@@ -183,3 +183,12 @@ def test_a_value_still_pasting_an_example_after_the_retry_is_dropped_not_tried()
     update = Reflect([p], llm=Scripted([pasted, pasted])).step()
     assert update.changes == [] and p.value == "Solve it."
     assert "instructions: dropped: " in update.reasoning and "pastes text from one example" in update.reasoning
+
+
+def test_a_parameter_named_diagnosis_keeps_its_own_key():
+    p = bp.param("old", name="diagnosis")
+    out = extend(p, bp.Node("q?", name="question"))
+    out.backward("Score: 0. Wrong.")
+    llm = Scripted([json.dumps({"diagnosis_of_the_fault": "It was wrong.", "diagnosis": "new"})])
+    Reflect([p], llm=llm).step()
+    assert p.value == "new" and '{"diagnosis_of_the_fault": "<one or two sentences>"' in llm.prompts[0][-1]["content"]
