@@ -109,7 +109,9 @@ class NetworkOptimizer(Optimizer):
         self.turn = (self.turn + len(picked)) % len(backwards)
         return picked
 
-    def _prompt_optimizer(self, params: list[Parameter]) -> TextGrad | Reflect:
+    def _prompt_optimizer(self) -> TextGrad | Reflect:
+        """The rewriter over the current targets, rebuilt when the structure changed them."""
+        params = self.target_parameters()
         old = self._prompts
         if old is None or [id(p) for p in old.parameters] != [id(p) for p in params]:
             kind = TextGrad if self.rewriter == "textgrad" else Reflect
@@ -154,7 +156,7 @@ class NetworkOptimizer(Optimizer):
             except (InvalidEdit, InvalidSpec) as exc:
                 notes.append(f"structure: edits refused, the network stays as it is ({exc})")
         rewritten = any(p.feedback for _, p in chosen)
-        prompt_proposals = self._prompt_optimizer(self.target_parameters()).propose(n, **options) if rewritten else []
+        prompt_proposals = self._prompt_optimizer().propose(n, **options) if rewritten else []
         self.log.append({"kind": "gradients", "critique": grads.critique, "edits": grads.edits,
                          "layers": grads.layers, "agents": grads.agents, "notes": notes})
         proposals = []
@@ -197,5 +199,6 @@ class NetworkOptimizer(Optimizer):
         self.turn = int(state.get("turn", 0))
         saved = state.get("prompts") or state.get("textgrad")
         if saved:
-            self._prompt_optimizer(self.target_parameters()).load_state_dict(saved)
-            self._prompt_optimizer(self.target_parameters())  # shares this optimizer's refusals again
+            prompts = self._prompt_optimizer()
+            prompts.load_state_dict(saved)
+            prompts.refused = self.refused  # one memory of refusals, this optimizer's (loaded above)
