@@ -43,14 +43,19 @@ def as_guide(guide: Guide | str) -> Callable[[Any, Example], Judgement]:
 
 def to_judgement(result: Any) -> Judgement:
     if isinstance(result, Judgement):
-        return result
-    if isinstance(result, bool | int | float):
+        judgement = result
+    elif isinstance(result, bool | int | float):
         score = float(result)
-        return Judgement(score, "correct" if score >= 1 else f"score {score:.3g}; improve the output")
-    if isinstance(result, tuple) and len(result) == 2:
-        return Judgement(float(result[0]), str(result[1]))
-    raise TypeError(f"a guide returned {type(result).__name__}; return a number, (score, feedback) or "
-                    "bp.train.Judgement(score, feedback)")
+        judgement = Judgement(score, "correct" if score >= 1 else f"score {score:.3g}; improve the output")
+    elif isinstance(result, tuple) and len(result) == 2:
+        judgement = Judgement(float(result[0]), str(result[1]))
+    else:
+        raise TypeError(f"a guide returned {type(result).__name__}; return a number, (score, feedback) or "
+                        "bp.train.Judgement(score, feedback)")
+    if not 0.0 <= judgement.score <= 1.0:  # also refuses NaN; the trainer's early rejection relies on it
+        raise ValueError(f"a guide returned the score {judgement.score!r}, outside [0, 1]; scale it into that "
+                         "range (e.g. divide by the largest possible score)")
+    return judgement
 
 
 def _text(output: Any) -> str:

@@ -56,6 +56,19 @@ class Moves:
                           scores=[j.score for j in judged])
         return [t.journal.get(key, example_key(ex))[0] for ex in examples]  # type: ignore[index]
 
+    def race(self, state: State, examples: Sequence[Example], bar: Sequence[float]) -> list[float] | None:
+        """Scores of `state` on `examples`, or None as soon as it cannot beat `bar` (the scores to beat).
+
+        The examples `bar` misses run first: a candidate that fixes none of them cannot win even with every
+        other example at the top score (1), so the rest never run. On a minibatch the current program half
+        solves, a candidate that does not help costs half the minibatch's model calls instead of all.
+        """
+        missed = [ex for ex, b in zip(examples, bar, strict=True) if b < 1]
+        first = self.scores(state, missed) if missed else []
+        if sum(first) + (len(examples) - len(missed)) <= sum(bar):
+            return None
+        return self.scores(state, examples)  # the ones already run are memoized
+
     def reflect(self, state: State, n: int) -> list[Proposal]:
         t = self.trainer
         key = state_key(state)

@@ -20,7 +20,8 @@ class Progress:
     def update(self, record: dict[str, Any], spent: Any) -> None:
         if self.bar is None:
             return
-        batch = record.get("batch_after", record.get("batch_before", 0.0))
+        batch = record.get("batch_after")
+        batch = record.get("batch_before", 0.0) if batch is None else batch
         self.bar.set_postfix(batch=f"{batch:.2f}", val=f"{record.get('val_after') or record['val_before']:.2f}",
                              calls=spent.calls, cost=f"${spent.cost:.4f}", refresh=False)
         self.bar.update(1)

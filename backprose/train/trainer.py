@@ -3,6 +3,8 @@
 A proposal is adopted only if it (1) scores higher than the current program on the minibatch it was made
 from and (2) does not lower the validation score; otherwise the program stays as it was. The validation
 score of the current program therefore never goes down, and a run never ends worse than it started.
+A candidate first runs on the minibatch examples the current program misses; if it fixes none of them
+it cannot win, and the rest of the minibatch is not run.
 After every step the run folder gets a checkpoint, so `fit(resume=True)` continues a killed run exactly;
 with the LLM cache the replayed part of the step costs no model call.
 """
@@ -176,16 +178,21 @@ class Trainer:
         cand = self.strategy.step(moves)
         record: dict[str, Any] = {"step": step, **moves.describe(), "val_before": current_val,
                                   "accepted": False, "improved": False}
-        before = mean(moves.scores(current, batch))
+        bar = moves.scores(current, batch)
+        before = mean(bar)
         record["batch_before"] = before
         if cand is None or cand.key == moves.current_key:
             record.update(reason="no usable proposal", batch_after=before, val_after=current_val)
             return record, current, current_val
-        after = mean(moves.scores(cand.state, batch))
+        raced = moves.race(cand.state, batch, bar)  # None: it lost on the examples the current program misses
+        after = None if raced is None else mean(raced)
         record.update(candidate=cand.key, parent=cand.parent, batch_after=after,
                       update=cand.update.as_dict() if cand.update else None)
         val_scores = None
-        if after <= before:
+        if after is None:
+            record.update(reason="not better on the minibatch (it fixes none of the examples the current program "
+                                 "misses, so the rest were not run)", val_after=None)
+        elif after <= before:
             record.update(reason=f"not better on the minibatch ({after:.3f} <= {before:.3f})", val_after=None)
         else:
             val_scores = moves.scores(cand.state, list(self.val))

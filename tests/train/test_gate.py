@@ -111,3 +111,77 @@ def test_trainer_backpropagates_with_the_optimizers_own_propagator():
     result = bp.train(module, triples(4), triples(4, 10), "numeric", opt, steps=1, batch_size=2)
     assert asked, "no gradient call: backward ran without TextGrad's propagator"
     assert module.k.value == 3 and result.final_val > result.initial_val
+
+
+def counting_guide(table: list[list[float]], runs: list[tuple[int, int]]):
+    """`table_guide` that also records which (candidate, example) pairs were run."""
+    judge = table_guide(table)
+
+    def guide(output, example):
+        runs.append(output.value)
+        return judge(output, example)
+    return guide
+
+
+def test_a_candidate_that_fixes_no_missed_example_is_refused_before_the_rest_runs():
+    module = Lookup()
+    runs: list[tuple[int, int]] = []
+    table = [[1.0, 0.0, 1.0], [1.0, 0.0, 1.0]]  # the candidate misses what the current program misses
+    opt = ScriptedOptimizer(module.parameters(), [{"choice": 1}])
+    result = Trainer(module, [(0, None), (1, None)], [(2, None)], counting_guide(table, runs), opt, steps=1,
+                     batch_size=2, concurrency=1).fit()
+    rec = result.history[0]
+    assert [r for r in runs if r[0] == 1] == [(1, 1)]  # only the missed example ran
+    assert not rec["accepted"] and rec["batch_after"] is None and "misses" in rec["reason"]
+    assert [r["value"] for r in opt.refusals(module.choice)] == [1]  # the optimizer hears of it as of any refusal
+
+
+def test_a_candidate_that_fixes_a_missed_example_runs_the_whole_minibatch():
+    module = Lookup()
+    runs: list[tuple[int, int]] = []
+    table = [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]  # fixes example 1, breaks example 0
+    opt = ScriptedOptimizer(module.parameters(), [{"choice": 1}])
+    result = Trainer(module, [(0, None), (1, None)], [(2, None)], counting_guide(table, runs), opt, steps=1,
+                     batch_size=2, concurrency=1).fit()
+    rec = result.history[0]
+    assert sorted(r for r in runs if r[0] == 1) == [(1, 0), (1, 1)]
+    assert rec["batch_after"] == 0.5 and "0.500 <= 0.500" in rec["reason"]
+
+
+def test_best_of_n_races_each_candidate_against_the_best_so_far():
+    from backprose.train.strategies import BestOfN
+
+    module = Lookup()
+    runs: list[tuple[int, int]] = []
+    # candidate 1 fixes nothing, 2 solves both, 3 would tie with 2 and so is never run
+    table = [[1.0, 0.0, 0.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    opt = ScriptedOptimizer(module.parameters(), lambda o, n: [{"choice": c} for c in (1, 2, 3)][:n])
+    result = Trainer(module, [(0, None), (1, None)], [(2, None)], counting_guide(table, runs), opt, steps=1,
+                     batch_size=2, concurrency=1, strategy=BestOfN(3)).fit()
+    assert [r for r in runs if r[0] == 1] == [(1, 1)]
+    assert not [r for r in runs if r[0] == 3]
+    assert result.history[0]["accepted"] and module.choice.value == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([0.0, 0.5, 1.0]), min_size=4, max_size=4), min_size=2, max_size=5),
+       st.integers(0, 2**16))
+def test_racing_decides_as_scoring_the_whole_minibatch_would(table, seed):
+    """Stopping a candidate early never changes the gate's verdict: full scores give the same decisions."""
+    module = Lookup()
+    opt = ScriptedOptimizer(module.parameters(), [{"choice": i} for i in range(1, len(table))])
+    train = [(i, None) for i in range(3)]
+    result = Trainer(module, train, [(3, None)], table_guide(table), opt, steps=len(table) - 1, batch_size=2,
+                     seed=seed, concurrency=1).fit()
+    live = 0
+    for h in result.history:
+        batch = [int(i) for i in h["batch"]]
+        before = sum(table[live][i] for i in batch) / len(batch)
+        after = sum(table[h["step"] + 1][i] for i in batch) / len(batch)
+        assert h["batch_before"] == before
+        if h["batch_after"] is None:
+            assert after <= before
+        else:
+            assert h["batch_after"] == after
+        assert h["accepted"] == (after > before and table[h["step"] + 1][3] >= table[live][3])
+        live = h["step"] + 1 if h["accepted"] else live

@@ -77,6 +77,15 @@ def test_user_functions_may_return_numbers_or_pairs():
         as_guide(lambda o, e: "good")("x", ex(None))
 
 
+@pytest.mark.parametrize("score", [-0.1, 1.5, 10, float("nan")])
+def test_a_score_outside_zero_to_one_is_refused_with_the_fix(score):
+    """The trainer stops a losing candidate early by assuming no example scores above 1."""
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]; scale it"):
+        as_guide(lambda o, e: score)("x", ex(None))
+    with pytest.raises(ValueError, match="outside"):
+        as_guide(lambda o, e: Judgement(score, "x"))("x", ex(None))
+
+
 def test_unknown_metric_lists_names():
     with pytest.raises(UnknownMetric) as err:
         metric("f1")

@@ -140,6 +140,6 @@ def test_a_candidate_cut_off_by_the_call_budget_is_not_kept():
     opt = ScriptedOptimizer(agent.parameters(), [{"agent.instructions": "candidate"}])
     # 2 calls for the first validation, 2 for the step's rollouts, then the candidate's scoring runs out
     result = Trainer(agent, triples(2), triples(2), "numeric", opt, batch_size=2, steps=3, concurrency=1,
-                     budget=Budget(calls=5)).fit()
-    assert "during a step" in result.stopped and len(llm.prompts) == 5
+                     budget=Budget(calls=4)).fit()
+    assert "during a step" in result.stopped and len(llm.prompts) == 4
     assert agent.instructions.value == "start"

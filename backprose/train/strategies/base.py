@@ -47,6 +47,10 @@ class StepContext(Protocol):
         """Per-example scores of `state` (memoized: a state is never re-run on an example)."""
         ...
 
+    def race(self, state: State, examples: Sequence[Example], bar: Sequence[float]) -> list[float] | None:
+        """Scores of `state`, or None once it cannot beat the scores `bar` (missed examples run first)."""
+        ...
+
     def reflect(self, state: State, n: int) -> list[Proposal]:
         """Run `state` on the minibatch with tracing, backward the guide's feedback, ask for `n` proposals."""
         ...
@@ -79,14 +83,19 @@ def mean(xs: Sequence[float]) -> float:
 
 
 def best_of(ctx: StepContext, candidates: list[Candidate]) -> Candidate | None:
-    """The candidate with the highest minibatch mean (first wins ties, so the choice is deterministic)."""
-    best, best_score = None, float("-inf")
+    """The candidate with the highest minibatch mean (first wins ties, so the choice is deterministic).
+
+    Each candidate races the best so far, at first the current program: one that cannot beat it stops
+    before the rest of the minibatch runs. When none beats the current program the first is returned, and
+    the trainer's gate refuses it with its reason (it races again, from memoized scores).
+    """
+    best, bar = None, ctx.scores(ctx.current, ctx.batch)
     for cand in candidates:
-        score = mean(ctx.scores(cand.state, ctx.batch))
-        cand.meta["batch_score"] = score
-        if score > best_score:
-            best, best_score = cand, score
-    return best
+        scores = ctx.race(cand.state, ctx.batch, bar)
+        if scores is not None:
+            cand.meta["batch_score"] = mean(scores)
+            best, bar = cand, scores
+    return best or (candidates[0] if candidates else None)
 
 
 def expand(ctx: StepContext, state: State, n: int) -> list[Candidate]:
