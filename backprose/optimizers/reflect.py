@@ -70,6 +70,15 @@ def examples_for(p: Parameter) -> list[Example]:
     return sorted(found.values(), key=lambda e: float("-inf") if e.score is None else e.score)
 
 
+def shown_examples(examples: Sequence[Example], count: int) -> list[Example]:
+    """The `count` worst of `examples` (sorted worst first), keeping the best-scored one when scores differ:
+    beside a failed run, one that worked shows what to do (a small model finds a fault by contrast far
+    more often than by reading failures alone)."""
+    if count >= len(examples) or count < 2 or examples[-1].score == examples[0].score:
+        return list(examples[:count])
+    return [*examples[: count - 1], examples[-1]]
+
+
 def advice_for(p: Parameter) -> list[str]:
     """What reviewers advised for `p` (feedback records marked as a gradient), each text once, in order."""
     found: list[str] = []
@@ -114,19 +123,26 @@ def diagnosis_key(p: Parameter) -> str:
     return "diagnosis" if p.name != "diagnosis" else "diagnosis_of_the_fault"
 
 
-def _own_reply(p: Parameter, output: Node) -> str:
-    """What the first model call fed by `p` answered, when later steps stand between it and `output`: an
-    agent's own reply in a network, which the judged output alone does not show."""
+def _own_call(p: Parameter, output: Node) -> Node | None:
+    """The first model call fed by `p` when later steps stand between it and `output` (an agent's own call
+    in a network), else None."""
     for node in minimal_subgraph([p], output):
         if node is not output and isinstance(node, Message) and node.op.name == "call_llm":
-            return _text(node)
-    return ""
+            return node
+    return None
+
+
+def _own_reply(p: Parameter, output: Node) -> str:
+    """What `p`'s own model call answered, which the judged output alone does not show."""
+    call = _own_call(p, output)
+    return "" if call is None else _text(call)
 
 
 def _inputs(p: Parameter, output: Node) -> list[str]:
-    """Values that entered the path from `p` to `output` from outside it: the example's inputs, or what an
-    earlier step made of them (an agent network's layer input), since that is what `p` worked on."""
-    path = minimal_subgraph([p], output)
+    """Values that entered the path from `p` to its own model call (or to `output`) from outside it: the
+    example's inputs, or what an earlier step made of them (an agent network's layer input), since that is
+    what `p` worked on. What joins after its call (a teammate's reply in a vote) is not its input."""
+    path = minimal_subgraph([p], _own_call(p, output) or output)
     on_path = {id(n) for n in path}
     seen: set[int] = set()
     found = []
@@ -172,8 +188,8 @@ class Reflect(PerParameterOptimizer):
         value_cap = max(limit * 4 * 2 // 5, 200)  # the value whole, unless it would crowd out the examples
         user = ""
         for cap in FIELD_CHARS:  # shorter fields only once even one example does not fit
-            for count in range(most, 0, -1) or [0]:  # the best-scored examples go first
-                user = self._render(p, examples[:count], len(examples) - count, cap, value_cap)
+            for count in range(most, 0, -1) or [0]:  # drop the best-scored first, yet keep one to compare
+                user = self._render(p, shown_examples(examples, count), len(examples) - count, cap, value_cap)
                 if messages_tokens([{"content": user}]) <= limit:
                     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
         user = user[: max(limit * 4 - 80, 0)] + "\n[cut to fit the budget]"
@@ -188,9 +204,11 @@ class Reflect(PerParameterOptimizer):
                   "feedback": show(e.feedback, cap), "score": e.score} for e in examples]
         advice = [show(a, cap) for a in advice_for(p)[:MAX_ADVICE]]
         refused = [{"value": show(r["value"], cap), "reason": r["reason"]} for r in self.refusals(p)]
+        scores = {e.score for e in examples if e.score is not None}
         return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=show(p._value, value_cap),
                                      role=p.description or "", constraint=p.constraint or "", examples=shown,
-                                     omitted=omitted, advice=advice, refused=refused, why=diagnosis_key(p))
+                                     omitted=omitted, advice=advice, refused=refused, why=diagnosis_key(p),
+                                     contrast=len(scores) > 1)
 
     # --- the reply ----------------------------------------------------------------------------------------
     def schema(self, p: Parameter) -> Mapping[str, Any]:

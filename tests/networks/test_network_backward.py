@@ -260,3 +260,19 @@ def test_reflect_shows_each_agent_its_own_reply_with_the_start_and_the_end_kept(
     assert reply.startswith("First I multiply.") and reply.endswith("So the answer is 12.") and "chars cut" in reply
     writer_prompt = next(u for u in seen if "`answer.writer.instructions`" in u)
     assert "reply to this prompt" not in writer_prompt  # its reply is the judged output itself
+
+
+def test_reflect_shows_an_agent_what_its_own_call_read_not_its_teammates_reply(spec):
+    def agent(messages):
+        return {"You are a calculator.": "calc says 12", "You are a checker.": "check says 12"}.get(
+            messages[0]["content"], "12")
+
+    seen, update = recording_update()
+    llm = player(agent, update=update)
+    net = AgentNetwork(spec, llm=llm)
+    judged(net)
+    NetworkOptimizer(net, llm, rewriter="reflect", per_step=3).step()
+    a_prompt = next(u for u in seen if "`solve.a.instructions`" in u)
+    assert a_prompt.count("  input: ") == 2 and "3 * 4?" in a_prompt and "2 + 2?" in a_prompt  # one per example
+    assert "check says 12" not in a_prompt  # b's reply joins a's only at the vote, after a's call
+    assert "reply to this prompt: calc says 12" in a_prompt

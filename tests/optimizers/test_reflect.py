@@ -12,7 +12,7 @@ from optimizer_graphs import extend, numeric_graph
 import backprose as bp
 from backprose.llm import Scripted, track_usage
 from backprose.llm.base import messages_tokens
-from backprose.optimizers.reflect import Reflect, examples_for
+from backprose.optimizers.reflect import Reflect, examples_for, shown_examples
 
 
 def said(**values):
@@ -38,6 +38,25 @@ def test_examples_carry_the_input_output_and_feedback_worst_first():
     assert first.inputs == ["question 1?"]  # the parameter itself is not an input of its own example
     assert first.output == "Solve it. question 1?"
     assert "Reply 1 is wrong" in first.feedback
+
+
+def test_with_mixed_scores_the_prompt_asks_for_the_difference_and_keeps_a_good_example():
+    p, _ = batch(n=4, scores=[0.0, 0.0, 0.0, 1.0])
+    examples = examples_for(p)
+    assert [e.score for e in shown_examples(examples, 2)] == [0.0, 1.0]  # the best kept beside the worst
+    assert [e.score for e in shown_examples(examples, 4)] == [0.0, 0.0, 0.0, 1.0]
+    llm = Scripted([said(instructions="Reply with only the number.")])
+    Reflect([p], llm=llm).step()
+    user = llm.prompts[0][1]["content"]
+    assert "what the higher-scored outputs do and the" in user and "(score 1)" in user
+
+
+def test_with_equal_scores_there_is_nothing_to_compare():
+    p, _ = batch(n=3, scores=[0.0, 0.0, 0.0])
+    assert [e.score for e in shown_examples(examples_for(p), 2)] == [0.0, 0.0]
+    llm = Scripted([said(instructions="Reply with only the number.")])
+    Reflect([p], llm=llm).step()
+    assert "higher-scored" not in llm.prompts[0][1]["content"]
 
 
 def test_prompt_golden(golden):
