@@ -190,8 +190,8 @@ class Trainer:
                       update=cand.update.as_dict() if cand.update else None)
         val_scores = None
         if after is None:
-            record.update(reason="not better on the minibatch (it fixes none of the examples the current program "
-                                 "misses, so the rest were not run)", val_after=None)
+            record.update(reason="not better on the minibatch (it does no better on the examples the current "
+                                 "program misses, so the rest were not run)", val_after=None)
         elif after <= before:
             record.update(reason=f"not better on the minibatch ({after:.3f} <= {before:.3f})", val_after=None)
         else:
