@@ -58,9 +58,9 @@ def examples_for(p: Parameter) -> list[Example]:
         text = record.user_feedback or record.text
         key = id(record.output)
         if key not in found:
-            reply = _own_reply(p, record.output)
-            found[key] = Example(_inputs(p, record.output), _text(record.output), text,
-                                 reply="" if reply == _text(record.output) else reply)
+            call = _own_call(p, record.output)
+            reply = "" if call is None or _text(call) == _text(record.output) else _text(call)
+            found[key] = Example(_inputs(p, call or record.output), _text(record.output), text, reply=reply)
         elif text and text not in found[key].feedback:
             found[key].feedback += "\n" + text
         score = record.extra.get("score", default_score(text)) if text else record.extra.get("score")
@@ -125,24 +125,19 @@ def diagnosis_key(p: Parameter) -> str:
 
 def _own_call(p: Parameter, output: Node) -> Node | None:
     """The first model call fed by `p` when later steps stand between it and `output` (an agent's own call
-    in a network), else None."""
+    in a network, whose reply the judged output alone does not show), else None."""
     for node in minimal_subgraph([p], output):
         if node is not output and isinstance(node, Message) and node.op.name == "call_llm":
             return node
     return None
 
 
-def _own_reply(p: Parameter, output: Node) -> str:
-    """What `p`'s own model call answered, which the judged output alone does not show."""
-    call = _own_call(p, output)
-    return "" if call is None else _text(call)
-
-
-def _inputs(p: Parameter, output: Node) -> list[str]:
-    """Values that entered the path from `p` to its own model call (or to `output`) from outside it: the
-    example's inputs, or what an earlier step made of them (an agent network's layer input), since that is
-    what `p` worked on. What joins after its call (a teammate's reply in a vote) is not its input."""
-    path = minimal_subgraph([p], _own_call(p, output) or output)
+def _inputs(p: Parameter, end: Node) -> list[str]:
+    """Values that entered the path from `p` to `end` (its own model call, else the judged output) from
+    outside it: the example's inputs, or what an earlier step made of them (an agent network's layer
+    input), since that is what `p` worked on. What joins after its call (a teammate's reply in a vote) is
+    not its input."""
+    path = minimal_subgraph([p], end)
     on_path = {id(n) for n in path}
     seen: set[int] = set()
     found = []

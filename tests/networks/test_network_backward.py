@@ -244,21 +244,26 @@ def test_the_prompt_rewriter_knows_what_the_trainer_refused(spec):
     assert '"""v9""" (not better on the minibatch (0.000 <= 0.500))' in prompt
 
 
+def reflect_prompt(spec, agent, who):
+    """The prompt Reflect writes for agent `who`'s instructions after one judged run of the network."""
+    seen, update = recording_update()
+    llm = player(agent, update=update)
+    net = AgentNetwork(spec, llm=llm)
+    judged(net)
+    NetworkOptimizer(net, llm, rewriter="reflect", per_step=3).step()
+    return next(u for u in seen if f"`{who}.instructions`" in u)
+
+
 def test_reflect_shows_each_agent_its_own_reply_with_the_start_and_the_end_kept(spec):
     worked = "First I multiply. " + "x" * 600 + " So the answer is 12."
 
     def agent(messages):
         return "12" if messages[0]["content"] == "You write final answers." else worked
 
-    seen, update = recording_update()
-    llm = player(agent, update=update)
-    net = AgentNetwork(spec, llm=llm)
-    judged(net)
-    NetworkOptimizer(net, llm, rewriter="reflect", per_step=3).step()
-    solver_prompt = next(u for u in seen if "`solve.a.instructions`" in u)
+    solver_prompt = reflect_prompt(spec, agent, "solve.a")
     reply = solver_prompt.split("reply to this prompt: ", 1)[1].split("\n", 1)[0]
     assert reply.startswith("First I multiply.") and reply.endswith("So the answer is 12.") and "chars cut" in reply
-    writer_prompt = next(u for u in seen if "`answer.writer.instructions`" in u)
+    writer_prompt = reflect_prompt(spec, agent, "answer.writer")
     assert "reply to this prompt" not in writer_prompt  # its reply is the judged output itself
 
 
@@ -267,12 +272,7 @@ def test_reflect_shows_an_agent_what_its_own_call_read_not_its_teammates_reply(s
         return {"You are a calculator.": "calc says 12", "You are a checker.": "check says 12"}.get(
             messages[0]["content"], "12")
 
-    seen, update = recording_update()
-    llm = player(agent, update=update)
-    net = AgentNetwork(spec, llm=llm)
-    judged(net)
-    NetworkOptimizer(net, llm, rewriter="reflect", per_step=3).step()
-    a_prompt = next(u for u in seen if "`solve.a.instructions`" in u)
+    a_prompt = reflect_prompt(spec, agent, "solve.a")
     assert a_prompt.count("  input: ") == 2 and "3 * 4?" in a_prompt and "2 + 2?" in a_prompt  # one per example
     assert "check says 12" not in a_prompt  # b's reply joins a's only at the vote, after a's call
     assert "reply to this prompt: calc says 12" in a_prompt
