@@ -2,26 +2,51 @@
 
 "Optimize the prompts of my pipeline" is then one `bp.Agent(...)` per step, or a `bp.param` passed as
 `system=` to `call_llm`: the prompt nodes become parents of the reply, so feedback on the reply reaches them.
+An agent may also keep worked examples (`demos`): earlier inputs with replies that scored well, sent as
+chat turns before each input. A small model follows a shown example far more reliably than an instruction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from backprose.errors import InvalidUpdate
 from backprose.module import Module
 from backprose.nodes.apply import apply, make_message, raise_error, unique_nodes
-from backprose.nodes.message import Op
+from backprose.nodes.message import Message, Op
 from backprose.nodes.node import Node
-from backprose.nodes.parameter import param
+from backprose.nodes.parameter import Parameter, param
 from backprose.trace.bundle import bundle
+from backprose.trace.graph import minimal_subgraph
 
 _CALL = Op("call_llm", "Send the system prompt and the user prompt to a language model; the value "
                        "is the model's reply text.")
+_CALL_WITH_EXAMPLES = Op("call_llm", "Send the system prompt, worked examples (as earlier turns: each input with a "
+                                     "good reply) and the user prompt to a language model; the value is the "
+                                     "model's reply text.")
 
 
-def _messages(system: Any, prompt: Any) -> list[dict[str, str]]:
+def _messages(system: Any, prompt: Any, demos: Any = None) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": str(system)}] if system else []
+    for demo in demos or ():
+        messages += [{"role": "user", "content": str(demo["input"])},
+                     {"role": "assistant", "content": str(demo["reply"])}]
     return messages + [{"role": "user", "content": str(prompt)}]
+
+
+def check_demos(value: Any) -> list[dict[str, str]]:
+    """`value` as a list of {"input": text, "reply": text}, or InvalidUpdate naming what is wrong."""
+    if not isinstance(value, (list, tuple)):
+        raise InvalidUpdate(f"demos must be a list of {{'input': ..., 'reply': ...}}, got {type(value).__name__}")
+    out = []
+    for i, demo in enumerate(value):
+        if not isinstance(demo, Mapping) or set(demo) != {"input", "reply"} or not all(
+                isinstance(demo[k], str) for k in ("input", "reply")):
+            raise InvalidUpdate(f"demo {i} must be an object with exactly the texts 'input' and 'reply', "
+                                f"got {demo!r:.80}")
+        out.append({"input": demo["input"], "reply": demo["reply"]})
+    return out
 
 
 def _client(llm: Any) -> Any:
@@ -32,22 +57,30 @@ def _client(llm: Any) -> Any:
     return default()
 
 
-def call_llm(prompt: Any, system: Any = None, *, llm: Any = None, **options: Any) -> Node:
-    """Ask a model; returns a Message whose parents are the prompt and system nodes (if they are nodes)."""
+def call_llm(prompt: Any, system: Any = None, *, demos: Any = None, llm: Any = None, **options: Any) -> Node:
+    """Ask a model; returns a Message whose parents are the prompt and system nodes (if they are nodes).
+
+    `demos` (a list of {"input", "reply"}, or a node holding one) become user/assistant turns before it."""
     client = _client(llm)
-    return apply(_CALL, lambda s, p: client.complete(_messages(s, p), **options).text, (system, prompt))
+    if demos is None:
+        return apply(_CALL, lambda s, p: client.complete(_messages(s, p), **options).text, (system, prompt))
+    return apply(_CALL_WITH_EXAMPLES, lambda s, p, d: client.complete(_messages(s, p, d), **options).text,
+                 (system, prompt, demos))
 
 
-async def acall_llm(prompt: Any, system: Any = None, *, llm: Any = None, **options: Any) -> Node:
+async def acall_llm(prompt: Any, system: Any = None, *, demos: Any = None, llm: Any = None,
+                    **options: Any) -> Node:
     """Async twin of `call_llm`, for concurrent rollouts on one event loop."""
     client = _client(llm)
-    parents = unique_nodes((system, prompt))
-    raw = [v._value if isinstance(v, Node) else v for v in (system, prompt)]
+    args = (system, prompt) if demos is None else (system, prompt, demos)
+    parents = unique_nodes(args)
+    raw = [v._value if isinstance(v, Node) else v for v in args]
+    op = _CALL if demos is None else _CALL_WITH_EXAMPLES
     try:
         completion = await client.acomplete(_messages(*raw), **options)
     except Exception as exc:
-        raise_error(exc, _CALL, parents)
-    return make_message(completion.text, _CALL, parents)
+        raise_error(exc, op, parents)
+    return make_message(completion.text, op, parents)
 
 
 @bundle(name="compose_prompt")
@@ -56,22 +89,55 @@ def compose_prompt(instructions: str, question: str) -> str:
     return f"{instructions}\n\n{question}" if instructions else str(question)
 
 
+@bundle(name="worked_examples")
+def worked_examples(instructions: str, demos: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Each worked example as the turn it stands for: its input under the current instructions, its reply."""
+    return [{"input": f"{instructions}\n\n{d['input']}" if instructions else d["input"], "reply": d["reply"]}
+            for d in demos]
+
+
+def exchange(instructions: Parameter, output: Node) -> tuple[str, str] | None:
+    """(input, reply) of the agent call that `instructions` prompted on the way to `output`: the text the
+    agent was given after its instructions, and what it answered. None if the run did not reach it."""
+    question = None
+    for node in minimal_subgraph([instructions], output):
+        if (isinstance(node, Message) and node.op.name == "compose_prompt" and question is None
+                and any(x is instructions for x in node.inputs)):
+            others = [x for x in node.inputs if x is not instructions]
+            question = others[-1].value if others else ""
+        elif isinstance(node, Message) and node.op.name == "call_llm" and question is not None:
+            return str(question), str(node.value)
+    return None
+
+
 class Agent(Module):
-    """One LLM step with a trainable system prompt and trainable instructions."""
+    """One LLM step with a trainable system prompt and trainable instructions.
+
+    `demos` (a list, possibly empty, of {"input", "reply"}) gives the agent a trainable `demos` parameter
+    of worked examples; without it the agent has none.
+    """
 
     def __init__(self, system: str = "You are a helpful assistant.", instructions: str = "", *,
-                 llm: Any = None, name: str = "agent", **options: Any) -> None:
+                 llm: Any = None, name: str = "agent", demos: Sequence[Mapping[str, str]] | None = None,
+                 **options: Any) -> None:
         self.system = param(system, name=f"{name}.system",
                             description=f"system prompt of the {name} step")
         self.instructions = param(instructions, name=f"{name}.instructions",
                                   description=f"task instructions placed before each input of the {name} step")
+        if demos is not None:
+            self.demos = param(check_demos(demos), name=f"{name}.demos", projection=check_demos, description=(
+                f"worked examples (an input and a good reply) shown before each input of the {name} step"))
         self.llm = llm
         self.options = options
 
+    def _turns(self) -> Node | None:
+        demos = getattr(self, "demos", None)
+        return worked_examples(self.instructions, demos) if demos is not None and demos._value else None
+
     def __call__(self, question: Any) -> Node:
         prompt = compose_prompt(self.instructions, question)
-        return call_llm(prompt, system=self.system, llm=self.llm, **self.options)
+        return call_llm(prompt, system=self.system, demos=self._turns(), llm=self.llm, **self.options)
 
     async def acall(self, question: Any) -> Node:
         prompt = compose_prompt(self.instructions, question)
-        return await acall_llm(prompt, system=self.system, llm=self.llm, **self.options)
+        return await acall_llm(prompt, system=self.system, demos=self._turns(), llm=self.llm, **self.options)

@@ -2,11 +2,12 @@
 
     python bench/agent_network.py [--train 4] [--batch 2] [--val 3] [--test 12] [--calls 60]
                                   [--max-tokens 200] [--meta-base-url URL] [--cache DIR] [--rows abcd]
-                                  [--rewriter reflect|textgrad] [--per-step 1]
+                                  [--rewriter reflect|textgrad] [--per-step 1] [--demos 2]
 
 Prints test accuracy and model calls for (a) one agent with the initial prompt, (b) the untrained
-network, (c) the network trained by plain TextGrad on its prompts and (d) the network trained by global
-and local gradients with structural edits (NetworkOptimizer). (c) and (d) get the same budget of training
+network, (c) the network trained by plain TextGrad on its prompts and (d) the network trained by its own
+backward phase (NetworkOptimizer: global and local gradients, structural edits, and worked examples taken
+from runs that scored full marks; `--demos 0` turns the last off). (c) and (d) get the same budget of training
 calls, enforced before each request (a step cut off by it is dropped); the calls used are printed.
 Agents use `Local()` (set `BACKPROSE_LOCAL_BASE_URL` to use a running server); `--meta-base-url` points the
 optimizers (gradients and rewrites) at another OpenAI-compatible server, e.g. a larger local model.
@@ -84,6 +85,8 @@ def main() -> None:
                         help="who rewrites the prompts in (d): Reflect with the local gradients as advice, or TextGrad")
     parser.add_argument("--per-step", type=int, default=1,
                         help="prompts (d) rewrites per step, in turn from the output side; 0 for all of them")
+    parser.add_argument("--demos", type=int, default=2,
+                        help="worked examples an agent of (d) keeps at most; 0 for none")
     args = parser.parse_args()
 
     from backprose.llm.local import Local
@@ -120,11 +123,12 @@ def main() -> None:
         row("(c) network + plain TextGrad on prompts", *accuracy(net_c, test), calls_c)
     if "d" in args.rows:
         def network(n: AgentNetwork) -> NetworkOptimizer:
-            return NetworkOptimizer(n, meta, max_tokens=192, rewriter=args.rewriter, per_step=args.per_step or None)
+            return NetworkOptimizer(n, meta, max_tokens=192, rewriter=args.rewriter, per_step=args.per_step or None,
+                                    demos=args.demos)
 
         net_d, calls_d, res_d = trained(llm, network, train, val, args.calls, args.batch, opts)
         steps(res_d)
-        row("(d) network trained with global+local gradients", *accuracy(net_d, test), calls_d)
+        row("(d) network trained by its backward phase", *accuracy(net_d, test), calls_d)
     top = max((r[1] for r in rows), default=0.0)
     leaders = [r[0] for r in rows if r[1] == top]
     if len(rows) > 1:

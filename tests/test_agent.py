@@ -61,3 +61,55 @@ def test_agent_on_the_local_model(local_llm):
     assert "5" in out.value
     out.backward("good")
     assert len(agent.system.feedback) == 1
+
+
+@pytest.mark.live
+def test_the_local_model_follows_a_worked_example_it_is_shown(local_llm):
+    agent = bp.Agent("You answer geography questions.", "Answer in one short line.", llm=local_llm,
+                     demos=[{"input": "Capital of France?", "reply": "Capital: PARIS."}], max_tokens=12, temperature=0)
+    assert agent("Capital of Italy?").value.startswith("Capital:")  # the shown format, not a bare "Rome"
+
+
+def test_worked_examples_go_before_the_input_as_turns_under_the_current_instructions():
+    llm = Scripted(["42", "42"])
+    agent = bp.Agent(system="Be terse.", instructions="Reply with a number.", llm=llm, name="solver",
+                     demos=[{"input": "2*3?", "reply": "6"}])
+    out = agent("6*7?")
+    assert [n for n, _ in agent.named_parameters()] == ["system", "instructions", "demos"]
+    assert llm.prompts[0] == [{"role": "system", "content": "Be terse."},
+                              {"role": "user", "content": "Reply with a number.\n\n2*3?"},
+                              {"role": "assistant", "content": "6"},
+                              {"role": "user", "content": "Reply with a number.\n\n6*7?"}]
+    assert "solver.demos" in [p.name for p in bp.parameters_of(out)]
+    agent.instructions.value = "Number only."
+    agent("1+1?")
+    assert llm.prompts[1][1]["content"] == "Number only.\n\n2*3?"  # the example follows the instructions
+
+
+def test_an_agent_without_worked_examples_sends_no_extra_turns():
+    llm = Scripted(["4"])
+    agent = bp.Agent(system="Be terse.", llm=llm, demos=[])
+    agent("2+2?")
+    assert [m["role"] for m in llm.prompts[0]] == ["system", "user"]
+
+
+@pytest.mark.parametrize("bad", ["6", [{"input": "2*3?"}], [{"input": "2*3?", "reply": 6}],
+                                 [{"input": "a", "reply": "b", "note": "c"}]])
+def test_malformed_worked_examples_are_refused_with_the_expected_shape(bad):
+    with pytest.raises(bp.InvalidUpdate, match="'input'"):
+        bp.Agent(demos=bad)
+    agent = bp.Agent(demos=[])
+    with pytest.raises(bp.InvalidUpdate, match="list|'input'"):
+        agent.demos.value = bad
+    assert agent.demos.value == []
+
+
+def test_exchange_finds_what_an_agent_read_and_answered_on_the_way_to_a_later_output():
+    from backprose.agent import exchange
+
+    llm = Scripted(lambda messages: "draft" if messages[0]["content"] == "First." else "final")
+    first, second = bp.Agent("First.", "Solve.", llm=llm, name="first"), bp.Agent("Second.", "Polish.", llm=llm)
+    out = second(first("What is 2+2?"))
+    assert exchange(first.instructions, out) == ("What is 2+2?", "draft")
+    assert exchange(second.instructions, out) == ("draft", "final")
+    assert exchange(bp.param("unused"), out) is None

@@ -7,8 +7,9 @@ ordinary backprose graph: render it, backward feedback through it, optimize it w
 
 The structure (layers, subtasks, aggregation choices, agent ids) is one JSON parameter; each role, prompt
 and aggregator prompt is a text parameter named `<layer>.<agent>.system`, `<layer>.<agent>.instructions`
-and `<layer>.aggregator`. Loading a state with a different structure rebuilds the teams to match, so
-states from structural edits round-trip through `state_dict`, `save` and the trainer's checkpoints.
+and `<layer>.aggregator`; an agent's worked examples are `<layer>.<agent>.demos`. Loading a state with a
+different structure rebuilds the teams to match, so states from structural edits round-trip through
+`state_dict`, `save` and the trainer's checkpoints.
 """
 
 from __future__ import annotations
@@ -94,12 +95,12 @@ class AgentNetwork(Module):
                 if key not in self._agents:
                     self._agents[key] = Agent(texts.get(f"{key}.system", DEFAULT_ROLE),
                                               texts.get(f"{key}.instructions", ""), llm=self.llm, name=key,
-                                              **self.options)
+                                              demos=texts.get(f"{key}.demos", []), **self.options)
                     self._agents[key].system.description = f"role of agent {aid!r} in layer {name!r}"
                     self._agents[key].instructions.description = (
                         f"instructions of agent {aid!r} for the subtask of layer {name!r}")
                 else:
-                    for part in ("system", "instructions"):
+                    for part in ("system", "instructions", "demos"):
                         if f"{key}.{part}" in texts:
                             getattr(self._agents[key], part)._value = texts[f"{key}.{part}"]
             if name not in self._aggregators:
@@ -148,7 +149,8 @@ class AgentNetwork(Module):
         return changes
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """The structure, then per layer each agent's role and prompt and the aggregator prompt."""
+        """The structure, then per layer each agent's role, prompt and worked examples and the aggregator
+        prompt."""
         self._sync()
         dot = f"{prefix}." if prefix else ""
         yield f"{dot}structure", self.structure
@@ -157,12 +159,14 @@ class AgentNetwork(Module):
                 agent = self._agents[f"{layer['name']}.{aid}"]
                 yield f"{dot}{agent.system.name}", agent.system
                 yield f"{dot}{agent.instructions.name}", agent.instructions
+                yield f"{dot}{agent.demos.name}", agent.demos
             agg = self._aggregators[layer["name"]]
             yield f"{dot}{agg.name}", agg
 
     def prompt_parameters(self) -> list[Parameter]:
-        """Every trainable text (roles, prompts, aggregators), without the structure."""
-        return [p for p in self.parameters() if p is not self.structure]
+        """Every trainable text (roles, prompts, aggregators), without the structure or worked examples."""
+        demos = {id(a.demos) for a in self._agents.values()}
+        return [p for p in self.parameters() if p is not self.structure and id(p) not in demos]
 
     def load_state_dict(self, state: dict[str, dict[str, Any]], strict: bool = True) -> None:
         """Adopt the saved structure first (rebuilding teams to match), then every text."""

@@ -6,6 +6,11 @@ edits into a new spec (refused whole if any edit or the result is invalid), and 
 momentum over past values and memory of past gradients) for new prompts from the local gradients.
 `apply` adopts the spec and the prompts and returns an `Update` that reverts both, so the trainer's
 validation-gated acceptance works on structural changes exactly as on prompt changes.
+
+Besides what went wrong, the backward phase keeps what went right: when a run scored full marks, the
+agent whose turn it is may take its own input and reply from that run as a worked example (`demos`, as
+DSPy bootstraps demonstrations). That candidate costs no optimizer call and goes first; the gate judges it
+like any other change.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from backprose.agent import Agent, exchange
 from backprose.errors import InvalidEdit, InvalidSpec
 from backprose.llm.accounting import track_usage
 from backprose.networks.patch import apply_patch
@@ -20,6 +26,7 @@ from backprose.networks.spec import validate_spec
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Change, Optimizer, Proposal, Update
+from backprose.optimizers.reduce import default_score
 from backprose.optimizers.reflect import Reflect
 from backprose.optimizers.textgrad import TextGrad
 
@@ -41,13 +48,15 @@ class NetworkOptimizer(Optimizer):
     advice). `per_step` rewrites only that many prompts per step, taken in turn from the output side back,
     as backpropagation goes, and computes local gradients only for their layers: a step costs fewer calls
     and a refused change says which prompt was at fault (GEPA rewrites one component per step for the same
-    reason). `None` rewrites every prompt in every step.
+    reason). `None` rewrites every prompt in every step. `demos` is how many worked examples an agent keeps
+    at most (0: none): an agent whose turn it is, and which took part in a run that scored full marks,
+    is first offered that run's input and reply as one more example (the oldest goes when it is full).
     """
 
     def __init__(self, network: AgentNetwork, llm: Any = None, *, targets: Sequence[str] = ("instructions",),
                  edits: bool = True, momentum: int = 2, gradient_memory: int = 2, budget: int = 3000,
                  max_tokens: int = 384, gradients: NetworkGradients | None = None, workers: int = 1,
-                 rewriter: str = "textgrad", per_step: int | None = None) -> None:
+                 rewriter: str = "textgrad", per_step: int | None = None, demos: int = 2) -> None:
         from backprose.networks.gradients import NetworkGradients
 
         super().__init__(network.parameters(), llm)
@@ -59,8 +68,11 @@ class NetworkOptimizer(Optimizer):
         if per_step is not None and (isinstance(per_step, bool) or not isinstance(per_step, int) or per_step < 1):
             raise ValueError(f"per_step={per_step!r}: give how many prompts to rewrite per step (1 or more), or "
                              "None for all of them")
+        if isinstance(demos, bool) or not isinstance(demos, int) or demos < 0:
+            raise ValueError(f"demos={demos!r}: give how many worked examples an agent keeps at most (0 for none)")
         self.rewriter = rewriter
         self.per_step = per_step
+        self.demos = demos
         self.turn = 0  # where the next step's rewrites start, in output-first order
         self.network = network
         self.targets = tuple(targets)
@@ -109,6 +121,32 @@ class NetworkOptimizer(Optimizer):
         self.turn = (self.turn + len(picked)) % len(backwards)
         return picked
 
+    def _agent_of(self, p: Parameter) -> Agent | None:
+        return next((a for a in (self.network.agent(layer["name"], aid) for layer in self.network.layers
+                                 for aid in layer["agents"]) if p is a.system or p is a.instructions), None)
+
+    def _demo_proposal(self, chosen: list[tuple[str, Parameter]], outputs: list[Node],
+                       texts: list[str]) -> Proposal | None:
+        """One more worked example for each chosen agent, from a run that scored full marks (an input the
+        agent does not hold yet; a value not refused before), all in one proposal as rewrites are."""
+        solved = [o for o, t in zip(outputs, texts, strict=True) if (default_score(t) or 0) >= 1]
+        values: dict[Parameter, Any] = {}
+        agents = [a for a in dict.fromkeys(self._agent_of(p) for _, p in chosen) if a is not None]
+        for agent in agents if self.demos and solved else []:
+            held = agent.demos._value
+            for output in solved:
+                found = exchange(agent.instructions, output)
+                if found is None or any(d["input"] == found[0] for d in held):
+                    continue
+                value = [*held, {"input": found[0], "reply": found[1]}][-self.demos:]
+                if not self.repeats_refusal(agent.demos, value):
+                    values[agent.demos] = value
+                    break
+        if not values:
+            return None
+        return Proposal(values, "; ".join(f"{p.name}: keep the input and reply of a run that scored full marks as "
+                                          "a worked example" for p in values), {}, {"spec": None, "demos": True})
+
     def _prompt_optimizer(self) -> TextGrad | Reflect:
         """The rewriter over the current targets, rebuilt when the structure changed them."""
         params = self.target_parameters()
@@ -131,6 +169,12 @@ class NetworkOptimizer(Optimizer):
         if not outputs:
             return []
         chosen = self._this_step()
+        demo = self._demo_proposal(chosen, outputs, texts)
+        demos = [demo] if demo is not None else []
+        if demo is not None:
+            self.log.append({"kind": "demos", "parameters": [p.name for p in demo.values]})
+            if n == 1:  # nothing left to ask the model for: no gradients this step
+                return demos
         # TextGrad reads only the gradients; Reflect also reads each prompt's own runs from the trace feedback
         runs = {id(p): p.feedback for _, p in chosen} if self.rewriter == "reflect" else {}
         for p in self.network.parameters():
@@ -156,11 +200,12 @@ class NetworkOptimizer(Optimizer):
             except (InvalidEdit, InvalidSpec) as exc:
                 notes.append(f"structure: edits refused, the network stays as it is ({exc})")
         rewritten = any(p.feedback for _, p in chosen)
-        prompt_proposals = self._prompt_optimizer().propose(n, **options) if rewritten else []
+        wanted = n - len(demos)
+        prompt_proposals = self._prompt_optimizer().propose(wanted, **options) if rewritten else []
         self.log.append({"kind": "gradients", "critique": grads.critique, "edits": grads.edits,
                          "layers": grads.layers, "agents": grads.agents, "notes": notes})
-        proposals = []
-        for i in range(n):
+        proposals = list(demos)
+        for i in range(wanted):
             base = prompt_proposals[i] if i < len(prompt_proposals) else Proposal({})
             candidate_spec = spec if i == 0 else None
             if not base.values and candidate_spec is None:

@@ -2,12 +2,14 @@
 
     {"task": "...", "layers": [{"name": "solve", "subtask": "...", "aggregation": "vote",
                                 "aggregator": "prompt of the synthesizer or critic",
-                                "agents": [{"id": "a", "role": "system prompt", "prompt": "instructions"}]}]}
+                                "agents": [{"id": "a", "role": "system prompt", "prompt": "instructions",
+                                            "demos": [{"input": "...", "reply": "..."}]}]}]}
 
 Edits from the backward phase are JSON patches on this document; `check_spec` lists every defect, so an
 edit is applied to a copy, checked, and only then adopted. The network keeps the structure (names,
 subtasks, aggregations, agent ids) in one JSON parameter and each text (role, prompt, aggregator) in its own
-text parameter; `split` and `join` convert between the two views.
+text parameter; an agent's optional `demos` (worked examples, see `bp.Agent`) are one more parameter.
+`split` and `join` convert between the two views.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from backprose.errors import InvalidSpec
+from backprose.agent import check_demos
+from backprose.errors import InvalidSpec, InvalidUpdate
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
 MAX_LAYERS = 6
@@ -83,7 +86,11 @@ def _check_agents(agents: Any, where: str, max_agents: int, texts: bool) -> list
             for key in ("role", "prompt"):
                 if not isinstance(agent.get(key, ""), str):
                     problems.append(f"{where}, agent {aid!r}: {key!r} must be text")
-            extra = set(agent) - {"id", "role", "prompt"}
+            try:
+                check_demos(agent.get("demos", []))
+            except InvalidUpdate as exc:
+                problems.append(f"{where}, agent {aid!r}: {exc}")
+            extra = set(agent) - {"id", "role", "prompt", "demos"}
             if extra:
                 problems.append(f"{where}, agent {aid!r}: unknown fields {sorted(extra)}")
         else:
@@ -112,9 +119,10 @@ def validate_spec(doc: Any, aggregations: Iterable[str], **limits: Any) -> dict[
     return out
 
 
-def split(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """(structure, texts): the structure keeps agent ids only; texts maps parameter names to their text."""
-    texts: dict[str, str] = {}
+def split(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(structure, texts): the structure keeps agent ids only; texts maps parameter names to their text (and
+    each agent's worked examples, a list)."""
+    texts: dict[str, Any] = {}
     layers = []
     for layer in doc["layers"]:
         name = layer["name"]
@@ -122,18 +130,23 @@ def split(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         for agent in layer["agents"]:
             texts[f"{name}.{agent['id']}.system"] = agent["role"]
             texts[f"{name}.{agent['id']}.instructions"] = agent["prompt"]
+            texts[f"{name}.{agent['id']}.demos"] = list(agent.get("demos", []))
         layers.append({"name": name, "subtask": layer["subtask"], "aggregation": layer["aggregation"],
                        "agents": [a["id"] for a in layer["agents"]]})
     return {"task": doc.get("task", ""), "layers": layers}, texts
 
 
-def join(structure: dict[str, Any], texts: dict[str, str]) -> dict[str, Any]:
-    """The full document from the structure and the texts (`split` inverted)."""
+def join(structure: dict[str, Any], texts: dict[str, Any]) -> dict[str, Any]:
+    """The full document from the structure and the texts (`split` inverted; an agent without worked
+    examples has no 'demos' field)."""
     layers = []
     for layer in structure["layers"]:
         name = layer["name"]
         agents = [{"id": a, "role": texts.get(f"{name}.{a}.system", DEFAULT_ROLE),
                    "prompt": texts.get(f"{name}.{a}.instructions", "")} for a in layer["agents"]]
+        for agent in agents:
+            if texts.get(f"{name}.{agent['id']}.demos"):
+                agent["demos"] = list(texts[f"{name}.{agent['id']}.demos"])
         layers.append({"name": name, "subtask": layer["subtask"], "aggregation": layer["aggregation"],
                        "aggregator": texts.get(f"{name}.aggregator", DEFAULT_AGGREGATOR), "agents": agents})
     return {"task": structure.get("task", ""), "layers": layers}

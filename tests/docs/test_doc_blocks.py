@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
-PAGES = ["docs/concepts.md", "docs/index.md", "docs/propagators.md", "docs/caching-and-replay.md",
+PAGES = ["docs/concepts.md", "docs/agents.md", "docs/index.md", "docs/propagators.md", "docs/caching-and-replay.md",
          "docs/hosted-models.md"]
 
 

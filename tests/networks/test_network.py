@@ -23,8 +23,9 @@ def test_decomposition_produces_the_expected_layers():
     assert net.agent("solve", "b").instructions.value == "Compute carefully."
     assert net.structure.value["task"] == "Solve arithmetic word problems"
     names = [n for n, _ in net.named_parameters()]
-    assert names == ["structure", "solve.a.system", "solve.a.instructions", "solve.b.system", "solve.b.instructions",
-                     "solve.aggregator", "answer.writer.system", "answer.writer.instructions", "answer.aggregator"]
+    assert names == ["structure", "solve.a.system", "solve.a.instructions", "solve.a.demos", "solve.b.system",
+                     "solve.b.instructions", "solve.b.demos", "solve.aggregator", "answer.writer.system",
+                     "answer.writer.instructions", "answer.writer.demos", "answer.aggregator"]
     assert "2 + 5?" in llm.prompts[0][-1]["content"]
 
 

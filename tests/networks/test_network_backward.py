@@ -70,7 +70,7 @@ def test_optimizer_step_rewrites_prompts_with_momentum(spec):
     seen, update = recording_update()
     llm = player(solver, update=update)
     net = AgentNetwork(spec, llm=llm)
-    opt = NetworkOptimizer(net, llm, momentum=2, gradient_memory=2)
+    opt = NetworkOptimizer(net, llm, momentum=2, gradient_memory=2, demos=0)
     judged(net)
     update1 = opt.step()
     assert {c.name for c in update1.accepted} == {"solve.a.instructions", "solve.b.instructions",
@@ -88,7 +88,7 @@ def test_reflect_rewrites_each_prompt_from_its_runs_with_the_local_gradient_as_a
     seen, update = recording_update()
     llm = player(solver, update=update)
     net = AgentNetwork(spec, llm=llm)
-    opt = NetworkOptimizer(net, llm, rewriter="reflect")
+    opt = NetworkOptimizer(net, llm, rewriter="reflect", demos=0)
     judged(net)
     update1 = opt.step()
     assert {c.name for c in update1.accepted} == {"solve.a.instructions", "solve.b.instructions",
@@ -193,7 +193,7 @@ def test_per_step_rewrites_one_prompt_in_turn_from_the_output_side_with_its_laye
     seen, update = recording_update()
     llm = player(solver, update=update)
     net = AgentNetwork(spec, llm=llm)
-    opt = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1)
+    opt = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1, demos=0)
     order = []
     for _ in range(4):
         opt.zero_feedback()
@@ -205,7 +205,7 @@ def test_per_step_rewrites_one_prompt_in_turn_from_the_output_side_with_its_laye
     assert order == ["answer.writer.instructions", "solve.b.instructions", "solve.a.instructions",
                      "answer.writer.instructions"]
     state = json.loads(json.dumps(opt.state_dict()))
-    again = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1)
+    again = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1, demos=0)
     again.load_state_dict(state)
     assert again.turn == opt.turn == 1
 
@@ -234,7 +234,7 @@ def test_the_prompt_rewriter_knows_what_the_trainer_refused(spec):
     seen, update = recording_update()
     llm = player(solver, update=update)
     net = AgentNetwork(spec, llm=llm)
-    opt = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1)
+    opt = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1, demos=0)
     writer = net.agent("answer", "writer").instructions
     opt.record_refusal(bp.optimizers.Update([bp.optimizers.Change(writer, "Give the number.", "v9", True)]),
                        "not better on the minibatch (0.000 <= 0.500)")
@@ -250,7 +250,7 @@ def reflect_prompt(spec, agent, who):
     llm = player(agent, update=update)
     net = AgentNetwork(spec, llm=llm)
     judged(net)
-    NetworkOptimizer(net, llm, rewriter="reflect", per_step=3).step()
+    NetworkOptimizer(net, llm, rewriter="reflect", per_step=3, demos=0).step()
     return next(u for u in seen if f"`{who}.instructions`" in u)
 
 
