@@ -69,7 +69,16 @@ class Moves:
             return None
         return self.scores(state, examples)  # the ones already run are memoized
 
+    def solved(self, state: State, examples: Sequence[Example]) -> bool:
+        """Whether `state` is already known (from memoized scores, at no cost) to score full marks on every
+        one of `examples`: then no candidate can beat it there, and a step on them is skipped."""
+        key = state_key(state)
+        found = [self.trainer.journal.get(key, example_key(ex)) for ex in examples]
+        return bool(found) and all(f is not None and f[0] >= 1 for f in found)
+
     def reflect(self, state: State, n: int) -> list[Proposal]:
+        """Traced rollouts of `state` on the minibatch, backward, then `n` proposals; none when every
+        rollout scored full marks (no proposal could win there, so none is paid for)."""
         t = self.trainer
         key = state_key(state)
         before = t.module.state_dict()
@@ -82,7 +91,7 @@ class Moves:
             if t.graph_outputs is None:
                 t.graph_outputs = [r.output for r in results if r.output is not None][:1]
             traced = [r for r in results if r.output is not None]
-            if not traced:
+            if not traced or all(r.score >= 1 for r in results):
                 return []
             texts = [t.feedback_text(r) for r in traced]
             # an optimizer that writes its own gradients (TextGrad) brings its propagator

@@ -4,7 +4,8 @@ A proposal is adopted only if it (1) scores higher than the current program on t
 from and (2) does not lower the validation score; otherwise the program stays as it was. The validation
 score of the current program therefore never goes down, and a run never ends worse than it started.
 A candidate first runs on the minibatch examples the current program misses; if it fixes none of them
-it cannot win, and the rest of the minibatch is not run.
+it cannot win, and the rest of the minibatch is not run. For the same reason a minibatch the current
+program already solves in full gets no proposal (and when its scores are known, no rollout either).
 After every step the run folder gets a checkpoint, so `fit(resume=True)` continues a killed run exactly;
 with the LLM cache the replayed part of the step costs no model call.
 """
@@ -175,14 +176,19 @@ class Trainer:
     def _step(self, step: int, batch: list[Example], rng: random.Random, current: dict[str, Any],
               current_val: float) -> tuple[dict[str, Any], dict[str, Any], float]:
         moves = Moves(self, batch, rng, current)
-        cand = self.strategy.step(moves)
+        known_solved = moves.solved(current, batch)
+        cand = None if known_solved else self.strategy.step(moves)
         record: dict[str, Any] = {"step": step, **moves.describe(), "val_before": current_val,
                                   "accepted": False, "improved": False}
         bar = moves.scores(current, batch)
         before = mean(bar)
         record["batch_before"] = before
         if cand is None or cand.key == moves.current_key:
-            record.update(reason="no usable proposal", batch_after=before, val_after=current_val)
+            reason = "no usable proposal"
+            if min(bar) >= 1:
+                reason = ("the current program already scores full marks on the whole minibatch, so no change "
+                          "could win there" + (" (known from earlier scores: nothing was run)" if known_solved else ""))
+            record.update(reason=reason, batch_after=before, val_after=current_val)
             return record, current, current_val
         raced = moves.race(cand.state, batch, bar)  # None: it lost on the examples the current program misses
         after = None if raced is None else mean(raced)

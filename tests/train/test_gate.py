@@ -167,7 +167,8 @@ def test_best_of_n_races_each_candidate_against_the_best_so_far():
 @given(st.lists(st.lists(st.sampled_from([0.0, 0.5, 1.0]), min_size=4, max_size=4), min_size=2, max_size=5),
        st.integers(0, 2**16))
 def test_racing_decides_as_scoring_the_whole_minibatch_would(table, seed):
-    """Stopping a candidate early never changes the gate's verdict: full scores give the same decisions."""
+    """Stopping a candidate early (or not asking for one on a solved minibatch) never changes the gate's
+    verdict: full scores give the same decisions."""
     module = Lookup()
     opt = ScriptedOptimizer(module.parameters(), [{"choice": i} for i in range(1, len(table))])
     train = [(i, None) for i in range(3)]
@@ -177,11 +178,41 @@ def test_racing_decides_as_scoring_the_whole_minibatch_would(table, seed):
     for h in result.history:
         batch = [int(i) for i in h["batch"]]
         before = sum(table[live][i] for i in batch) / len(batch)
-        after = sum(table[h["step"] + 1][i] for i in batch) / len(batch)
         assert h["batch_before"] == before
+        if before == 1:  # nothing can beat full marks: no proposal is asked for
+            assert not h["accepted"] and "full marks" in h["reason"] and "candidate" not in h
+            continue
+        row = h["update"]["changes"][0]["new"]  # the scripted proposals are table rows, in order
+        after = sum(table[row][i] for i in batch) / len(batch)
         if h["batch_after"] is None:
             assert after <= before
         else:
             assert h["batch_after"] == after
-        assert h["accepted"] == (after > before and table[h["step"] + 1][3] >= table[live][3])
-        live = h["step"] + 1 if h["accepted"] else live
+        assert h["accepted"] == (after > before and table[row][3] >= table[live][3])
+        live = row if h["accepted"] else live
+
+
+def test_a_minibatch_known_to_be_solved_costs_nothing_and_asks_for_no_proposal():
+    module = Lookup()
+    runs: list[tuple[int, int]] = []
+    table = [[1.0, 1.0], [1.0, 1.0]]
+    opt = ScriptedOptimizer(module.parameters(), [{"choice": 1}])
+    data = [(0, None), (1, None)]  # validation is the training set, so its scores are already known
+    result = Trainer(module, data, data, counting_guide(table, runs), opt, steps=2, batch_size=2,
+                     concurrency=1).fit()
+    assert runs == [(0, 0), (0, 1)]  # the starting validation only: no rollout, no candidate
+    assert opt.seen == [] and opt.position == 0
+    for rec in result.history:
+        assert not rec["accepted"] and "full marks" in rec["reason"] and "nothing was run" in rec["reason"]
+
+
+def test_a_minibatch_found_solved_by_its_rollouts_asks_for_no_proposal():
+    module = Lookup()
+    runs: list[tuple[int, int]] = []
+    table = [[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]
+    opt = ScriptedOptimizer(module.parameters(), [{"choice": 1}])
+    result = Trainer(module, [(0, None), (1, None)], [(2, None)], counting_guide(table, runs), opt, steps=1,
+                     batch_size=2, concurrency=1).fit()
+    rec = result.history[0]
+    assert sorted(runs) == [(0, 0), (0, 1), (0, 2)]  # validation, then the two rollouts
+    assert opt.seen == [] and "full marks" in rec["reason"] and "nothing was run" not in rec["reason"]
