@@ -62,6 +62,8 @@ def normalize(raw: Any, aggregations: Iterable[str], team_size: int) -> Any:
             ids.add(aid)
             fixed.append({"id": aid, "role": str(agent.get("role") or DEFAULT_ROLE),
                           "prompt": str(agent.get("prompt") or "")})
+            if agent.get("demos"):  # a reused layer's worked examples (checked with the rest of the spec)
+                fixed[-1]["demos"] = agent["demos"]
         layer["agents"] = fixed
         for key in list(layer):
             if key not in ("name", "subtask", "aggregation", "aggregator", "agents"):

@@ -172,12 +172,14 @@ def test_a_bad_state_changes_nothing(spec):
 def test_adapt_reuses_learned_layers_and_builds_new_ones(spec):
     net = AgentNetwork(spec, llm=player(lambda m: "1"))
     net.agent("solve", "a").instructions.value = "Trained prompt."
+    net.agent("solve", "a").demos.value = [{"input": "1 + 1?", "reply": "2"}]
     plan = {"layers": [{"reuse": "solve"}, {"name": "units", "subtask": "convert to metres",
                                            "aggregation": "synthesis", "agents": [{"id": "u", "role": "metric"}]}]}
     doc = adapt(net.spec(), "Solve word problems about lengths", llm=player(lambda m: "1", plan=plan))
     new = AgentNetwork(doc, llm=player(lambda m: "1"))
     assert [layer["name"] for layer in new.layers] == ["solve", "units"]
     assert new.agent("solve", "a").instructions.value == "Trained prompt."
+    assert new.agent("solve", "a").demos.value == [{"input": "1 + 1?", "reply": "2"}]  # worked examples travel too
     assert new.agent("units", "u").system.value == "metric"
     assert new.structure.value["task"] == "Solve word problems about lengths"
     unusable = adapt(net.spec(), "other", llm=player(lambda m: "1", plan={"layers": "?"}))
