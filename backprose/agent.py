@@ -62,20 +62,17 @@ def call_llm(prompt: Any, system: Any = None, *, demos: Any = None, llm: Any = N
 
     `demos` (a list of {"input", "reply"}, or a node holding one) become user/assistant turns before it."""
     client = _client(llm)
-    if demos is None:
-        return apply(_CALL, lambda s, p: client.complete(_messages(s, p), **options).text, (system, prompt))
-    return apply(_CALL_WITH_EXAMPLES, lambda s, p, d: client.complete(_messages(s, p, d), **options).text,
-                 (system, prompt, demos))
+    op, args = (_CALL, (system, prompt)) if demos is None else (_CALL_WITH_EXAMPLES, (system, prompt, demos))
+    return apply(op, lambda *values: client.complete(_messages(*values), **options).text, args)
 
 
 async def acall_llm(prompt: Any, system: Any = None, *, demos: Any = None, llm: Any = None,
                     **options: Any) -> Node:
     """Async twin of `call_llm`, for concurrent rollouts on one event loop."""
     client = _client(llm)
-    args = (system, prompt) if demos is None else (system, prompt, demos)
+    op, args = (_CALL, (system, prompt)) if demos is None else (_CALL_WITH_EXAMPLES, (system, prompt, demos))
     parents = unique_nodes(args)
     raw = [v._value if isinstance(v, Node) else v for v in args]
-    op = _CALL if demos is None else _CALL_WITH_EXAMPLES
     try:
         completion = await client.acomplete(_messages(*raw), **options)
     except Exception as exc:
