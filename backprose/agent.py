@@ -93,18 +93,26 @@ def worked_examples(instructions: str, demos: list[dict[str, str]]) -> list[dict
             for d in demos]
 
 
+def first_call(p: Node, output: Node) -> Node | None:
+    """The first model call on the way from `p` to `output` (it may be `output` itself): for an agent's
+    prompt, that agent's own call, since every later call on the way depends on its reply."""
+    for node in minimal_subgraph([p], output):
+        if isinstance(node, Message) and node.op.name == "call_llm":
+            return node
+    return None
+
+
 def exchange(instructions: Parameter, output: Node) -> tuple[str, str] | None:
     """(input, reply) of the agent call that `instructions` prompted on the way to `output`: the text the
     agent was given after its instructions, and what it answered. None if the run did not reach it."""
-    question = None
-    for node in minimal_subgraph([instructions], output):
-        if (isinstance(node, Message) and node.op.name == "compose_prompt" and question is None
-                and any(x is instructions for x in node.inputs)):
-            others = [x for x in node.inputs if x is not instructions]
-            question = others[-1].value if others else ""
-        elif isinstance(node, Message) and node.op.name == "call_llm" and question is not None:
-            return str(question), str(node.value)
-    return None
+    call = first_call(instructions, output)
+    prompt = None if call is None else next(
+        (x for x in call.inputs if isinstance(x, Message) and x.op.name == "compose_prompt"
+         and any(i is instructions for i in x.inputs)), None)
+    if call is None or prompt is None:
+        return None
+    others = [x for x in prompt.inputs if x is not instructions]
+    return (str(others[-1].value) if others else ""), str(call.value)
 
 
 class Agent(Module):

@@ -169,10 +169,9 @@ class NetworkOptimizer(Optimizer):
         if not outputs:
             return []
         chosen = self._this_step()
-        demo = self._demo_proposal(chosen, outputs, texts)
-        demos = [demo] if demo is not None else []
-        if demo is not None:
-            self.log.append({"kind": "demos", "parameters": [p.name for p in demo.values]})
+        demos = [d for d in [self._demo_proposal(chosen, outputs, texts)] if d is not None]
+        if demos:
+            self.log.append({"kind": "demos", "parameters": [p.name for p in demos[0].values]})
             if n == 1:  # nothing left to ask the model for: no gradients this step
                 return demos
         # TextGrad reads only the gradients; Reflect also reads each prompt's own runs from the trace feedback

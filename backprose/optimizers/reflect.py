@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
+from backprose.agent import first_call
 from backprose.llm.base import estimate_tokens, messages_tokens
-from backprose.nodes.message import Message
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import same_text
@@ -126,10 +126,8 @@ def diagnosis_key(p: Parameter) -> str:
 def _own_call(p: Parameter, output: Node) -> Node | None:
     """The first model call fed by `p` when later steps stand between it and `output` (an agent's own call
     in a network, whose reply the judged output alone does not show), else None."""
-    for node in minimal_subgraph([p], output):
-        if node is not output and isinstance(node, Message) and node.op.name == "call_llm":
-            return node
-    return None
+    call = first_call(p, output)
+    return None if call is output else call
 
 
 def _inputs(p: Parameter, end: Node) -> list[str]:

@@ -39,10 +39,15 @@ class Moves:
     def _load(self, state: State) -> None:
         self.trainer.module.load_state_dict(state)
 
+    def known(self, state: State, examples: Sequence[Example]) -> list[float | None]:
+        """The memoized score of `state` on each example (None where it has not run yet)."""
+        key = state_key(state)
+        return [None if (r := self.trainer.journal.get(key, example_key(ex))) is None else r[0] for ex in examples]
+
     def scores(self, state: State, examples: Sequence[Example]) -> list[float]:
         t = self.trainer
         key = state_key(state)
-        missing = [ex for ex in examples if t.journal.get(key, example_key(ex)) is None]
+        missing = [ex for ex, s in zip(examples, self.known(state, examples), strict=True) if s is None]
         if missing:
             before = t.module.state_dict()
             self._load(state)
@@ -54,7 +59,7 @@ class Moves:
                 t.journal.put(key, example_key(ex), float(j.score), j.feedback, "")
             t.events.emit("evaluate", state=key, examples=[ex.id for ex in missing],
                           scores=[j.score for j in judged])
-        return [t.journal.get(key, example_key(ex))[0] for ex in examples]  # type: ignore[index]
+        return self.known(state, examples)  # type: ignore[return-value]
 
     def race(self, state: State, examples: Sequence[Example], bar: Sequence[float]) -> list[float] | None:
         """Scores of `state` on `examples`, or None as soon as it cannot beat `bar` (the scores to beat).
@@ -72,9 +77,8 @@ class Moves:
     def solved(self, state: State, examples: Sequence[Example]) -> bool:
         """Whether `state` is already known (from memoized scores, at no cost) to score full marks on every
         one of `examples`: then no candidate can beat it there, and a step on them is skipped."""
-        key = state_key(state)
-        found = [self.trainer.journal.get(key, example_key(ex)) for ex in examples]
-        return bool(found) and all(f is not None and f[0] >= 1 for f in found)
+        found = self.known(state, examples)
+        return bool(found) and all(s is not None and s >= 1 for s in found)
 
     def reflect(self, state: State, n: int) -> list[Proposal]:
         """Traced rollouts of `state` on the minibatch, backward, then `n` proposals; none when every
