@@ -52,7 +52,8 @@ def test_the_table_of_what_is_cached_matches_the_clients(server, monkeypatch, tm
     assert made_in_python == [None, None, None]
     assert OpenAI(model="m", base_url=server.base_url, cache=tmp_path).cache is not None
     assert cache_of_default(monkeypatch, server, tmp_path, "m1") is None
-    assert cache_of_default(monkeypatch, server, tmp_path, "m2", BACKPROSE_CACHE_DIR="{tmp}/c").directory == tmp_path / "c"
+    in_dir = cache_of_default(monkeypatch, server, tmp_path, "m2", BACKPROSE_CACHE_DIR="{tmp}/c")
+    assert in_dir.directory == tmp_path / "c"
     assert cache_of_default(monkeypatch, server, tmp_path, "m3", BACKPROSE_CACHE_MODE="replay").mode == "replay"
     assert cache_of_cli(monkeypatch, server, tmp_path) is not None
     said = list(rows.values())
