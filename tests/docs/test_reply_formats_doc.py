@@ -68,6 +68,9 @@ def test_reflect_and_network_formats_match_their_prompts():
     assert '{"layer":' in (networks / "local_gradient.j2").read_text()
     for text in ('{"critique": "<what to change>", "edits": [', '{"layer": "<advice for the layer>", "agents": {'):
         assert text in PAGE.read_text()
+    assert '{"layers": [{"name": ' in (networks / "decompose_user.j2").read_text()
+    assert '{"reuse": "layer_name"}' in (networks / "adapt_user.j2").read_text()
+    assert '{"layers": [{"name": ' in PAGE.read_text() and '{"reuse": "<learned layer name>"}' in PAGE.read_text()
 
 
 def test_optimizers_page_links_to_the_formats():
