@@ -36,6 +36,7 @@ NOT_PYTHON = {"bash", "json", "text", "mermaid"}
 PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md"))]
 LOCAL_PAGES = {"docs/local-model.md", "docs/caching-and-replay.md"}
 PAGE_ENV = {"docs/hosted-models.md": {"OPENAI_API_KEY": "sk-placeholder-never-sent"}}
+EXACT_PRINTS = ["README.md", "docs/training.md"]
 CONTINUES = {"docs/resuming.md": "docs/training.md"}
 OPTIONAL = {"distributed"}  # pages may need these; skipped without them, except in CI
 MODEL_ENV = ("BACKPROSE_BASE_URL", "BACKPROSE_MODEL", "OPENAI_API_KEY", "BACKPROSE_CACHE_MODE")
@@ -107,14 +108,16 @@ def test_fences_are_all_found(page):
     assert re.findall(r"^ *`{3,}[^`]*$", left, re.MULTILINE) == []
 
 
-def test_readme_tour_runs_with_no_model_and_prints_what_its_comments_say(docs_env):
-    docs_env("README.md")
-    (code,) = python_blocks("README.md")
+@pytest.mark.parametrize("page", EXACT_PRINTS)
+def test_page_runs_with_no_model_and_prints_what_its_comments_say(page, docs_env):
+    """On these pages a `print(...)  # text` line promises exactly that text (the README tour among them)."""
+    docs_env(page)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        contextvars.copy_context().run(exec, compile(code, "README.md", "exec"), {"__name__": "__docs__"})
+        contextvars.copy_context().run(run_page, page)
+    code = "\n".join(python_blocks(page))
     promised = [m.group(1) for m in re.finditer(r"^print\(.*\)\s+# (.*)$", code, re.MULTILINE)]
-    assert promised, "the tour shows what it prints"
+    assert promised, f"{page} shows what it prints"
     assert out.getvalue().splitlines() == promised
 
 
