@@ -154,11 +154,11 @@ def test_system_exit_is_an_ordinary_error(sandbox: Sandbox) -> None:
     assert res.lineno == line_of("raise SystemExit(4)")
 
 
-def test_unpicklable_results_are_error_results(sandbox: Sandbox) -> None:
-    for name in ("make_lambda", "make_local"):
+def test_results_that_are_not_plain_data_are_error_results(sandbox: Sandbox) -> None:
+    for name, type_name in (("make_lambda", "function"), ("make_local", "__optimized__.Local")):
         res = sandbox.run(FAULTY, name)
-        assert not res.ok and res.error_type == "PicklingError", name
-        assert "plain data" in res.error_message
+        assert not res.ok and res.error_type == "UnsupportedReturnType", name
+        assert "plain data" in res.error_message and type_name in res.error_message
     assert sandbox.run(OK_SOURCE, "f", (1,)).value == 2
 
 

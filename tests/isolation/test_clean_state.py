@@ -1,0 +1,58 @@
+"""Each candidate starts from a clean interpreter: nothing one candidate changes reaches the next."""
+
+from __future__ import annotations
+
+import pytest
+
+from backprose.isolation import Sandbox
+
+POLLUTE = '''
+import builtins, sys, threading, time, types
+
+def pollute():
+    builtins.sum = lambda *a, **k: 0
+    builtins.leaked_name = "from the last candidate"
+    sys.modules["planted_module"] = types.ModuleType("planted_module")
+    sys.path.insert(0, "/planted")
+    import json
+    json.dumps = lambda *a, **k: "patched"
+
+    def chatter():
+        while True:
+            print("ghost output", flush=True)
+            time.sleep(0.005)
+
+    threading.Thread(target=chatter).start()
+    time.sleep(0.05)
+    return "polluted"
+
+def inspect():
+    import builtins, json, sys, threading, time
+    time.sleep(0.1)  # a ghost thread, if any, would print meanwhile
+    return {
+        "sum": sum([1, 2, 3]),
+        "leaked": hasattr(builtins, "leaked_name"),
+        "planted": "planted_module" in sys.modules,
+        "path": "/planted" in sys.path,
+        "json": json.dumps([1]),
+        "threads": threading.active_count(),
+    }
+'''
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_one_candidates_changes_never_reach_the_next(strict: bool) -> None:
+    with Sandbox(workers=1, strict=strict) as sb:
+        assert sb.run(POLLUTE, "pollute").value == "polluted"
+        res = sb.run(POLLUTE, "inspect")
+        assert res.ok, res.describe()
+        assert res.value == {"sum": 6, "leaked": False, "planted": False, "path": False, "json": "[1]",
+                             "threads": 1}
+        assert "ghost output" not in res.stdout
+
+
+def test_modules_the_caller_names_are_imported_once_and_each_candidate_gets_a_fresh_copy() -> None:
+    src = "import math\ndef f(v):\n    old = math.pi\n    math.pi = v\n    return old\n"
+    with Sandbox(workers=1) as sb:
+        assert sb.run(src, "f", (3,), modules=["math"]).value == pytest.approx(3.14159, abs=1e-5)
+        assert sb.run(src, "f", (4,), modules=["math"]).value == pytest.approx(3.14159, abs=1e-5)
