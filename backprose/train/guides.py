@@ -139,33 +139,68 @@ def target_regex(output: Any, example: Example) -> Judgement:
     return regex(str(example.target))(output, example)
 
 
-def unit_tests(tests: Sequence[Callable[[Any], Any]] | None = None) -> Callable[[Any, Example], Judgement]:
+# Runs in a sandbox worker: checks written in the dataset are text from outside, so they are never
+# evaluated in the trainer's process (a restricted `eval` there is escapable).
+_TARGET_CHECKS = """
+import builtins
+
+def run_checks(output, expressions):
+    allowed = {name: getattr(builtins, name) for name in BUILTINS}
+    results = []
+    for expr in expressions:
+        try:
+            results.append([bool(eval(expr, {"__builtins__": allowed}, {"output": output})), ""])
+        except Exception as exc:
+            results.append([False, f" raised {type(exc).__name__}: {exc}"])
+    return results
+"""
+_CHECK_BUILTINS = ("abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "isinstance", "len", "list",
+                   "max", "min", "range", "repr", "round", "set", "sorted", "str", "sum", "tuple", "zip")
+
+
+def _target_checks(value: Any, expressions: list[str], limits: Any) -> list[tuple[str, bool]]:
+    """Each expression of the target with whether it held, evaluated in an isolated worker."""
+    from backprose.isolation import default_sandbox
+
+    res = default_sandbox().run(_TARGET_CHECKS, "run_checks", (value, expressions), filename="<unit tests>",
+                                globals={"BUILTINS": _CHECK_BUILTINS}, limits=limits)
+    if not res.ok:
+        return [(f"{expr} could not run ({res.describe()})", False) for expr in expressions]
+    return [(expr + note, ok) for expr, (ok, note) in zip(expressions, res.value, strict=True)]
+
+
+def unit_tests(tests: Sequence[Callable[[Any], Any]] | None = None, *,
+               limits: Any = None) -> Callable[[Any, Example], Judgement]:
     """A guide that runs test functions on the output: the score is the fraction that pass.
 
     Without `tests`, the example's target must be a list of Python expressions over `output` (e.g.
-    `"output.startswith('A')"`), evaluated with no builtins beyond `len`, `int`, `str`, `float`.
+    `"output.startswith('A')"`). Dataset text is never evaluated in this process: the expressions run in
+    the default sandbox under `limits` (default 5 s), with only a few builtins (`len`, `sorted`, `sum`, ...).
     """
-    safe = {"len": len, "int": int, "str": str, "float": float, "abs": abs}
+    from backprose.isolation import Limits
+
+    limits = limits or Limits(wall_time=5.0)
 
     def guide(output: Any, example: Example) -> Judgement:
         value = getattr(output, "value", output)
-        checks: list[tuple[str, Callable[[Any], Any]]] = []
+        failures = []
         if tests is not None:
             checks = [(getattr(t, "__name__", f"test {i}"), t) for i, t in enumerate(tests)]
+            for name, check in checks:
+                try:
+                    ok = check(value)
+                except Exception as exc:  # a failing test is a result, not an error
+                    ok, name = False, f"{name} raised {type(exc).__name__}: {exc}"
+                if ok is False or (ok is not None and not ok):
+                    failures.append(name)
+            count = len(checks)
         else:
-            for expr in list(example.target or []):
-                checks.append((str(expr), lambda v, e=str(expr): eval(e, {"__builtins__": safe}, {"output": v})))
-        failures = []
-        for name, check in checks:
-            try:
-                ok = check(value)
-            except Exception as exc:  # a failing test is a result, not an error
-                ok, name = False, f"{name} raised {type(exc).__name__}: {exc}"
-            if ok is False or (ok is not None and not ok):
-                failures.append(name)
-        if not checks:
+            outcomes = _target_checks(value, [str(e) for e in list(example.target or [])], limits)
+            failures = [name for name, ok in outcomes if not ok]
+            count = len(outcomes)
+        if not count:
             return Judgement(1.0, "No tests.")
-        score = 1 - len(failures) / len(checks)
+        score = 1 - len(failures) / count
         return Judgement(score, "All tests pass." if not failures else "Failed: " + "; ".join(failures))
 
     guide.__name__ = "unit_tests"
