@@ -196,9 +196,12 @@ class WorkerProcess:
             self.sock.settimeout(limits.wall_time)
             _worker.send_frame(self.sock, payload)
             started = json.loads(self._recv(deadline, _ENVELOPE))
-            self.child = started["pid"] if started.get("event") == "started" else None
+            if not isinstance(started, dict) or started.get("event") != "started" or type(started["pid"]) is not int:
+                raise ValueError("the first frame of a call is not 'started'")
+            self.child = started["pid"]
             raw = self._recv(deadline, cap + _ENVELOPE)
             self.child = None
+            res = self._decode(raw, limits)
         except (_Timeout, TimeoutError):
             self._dump_and_kill()
             res = IsolatedResult(
@@ -208,7 +211,10 @@ class WorkerProcess:
             )
         except (EOFError, OSError):
             res = self._died(limits)
-        except (_TooLarge, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except _TooLarge as exc:
+            self.kill()  # the rest of the frame is still in the socket: this worker cannot be read again
+            res = self._too_large(exc.args[0], limits)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # The worker itself broke the protocol: nothing it says from now on can be trusted.
             log.warning("isolation: refused a frame from worker %s (%s); the worker was discarded", self.pid,
                         type(exc).__name__)
@@ -218,8 +224,6 @@ class WorkerProcess:
                 error_message=f"the worker sent a frame that is not a reply ({type(exc).__name__}); it was "
                 "refused and the worker discarded; a fresh worker runs the next call",
             )
-        else:
-            res = self._decode(raw, limits)
         res.wall_time = time.monotonic() - start
         res.stdout = self.read_output(self.out_path, limits.max_output)
         res.stderr = self.read_output(self.err_path, limits.max_output)

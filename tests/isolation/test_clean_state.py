@@ -51,6 +51,22 @@ def test_one_candidates_changes_never_reach_the_next(strict: bool) -> None:
         assert "ghost output" not in res.stdout
 
 
+LEAVE_A_PROCESS = """
+import subprocess
+
+def f():
+    subprocess.Popen(["sh", "-c", "while true; do echo ghost process; sleep 0.01; done"])
+    return "left"
+"""
+
+
+def test_processes_a_call_leaves_running_are_killed_before_the_next_call() -> None:
+    with Sandbox(workers=1) as sb:
+        assert sb.run(LEAVE_A_PROCESS, "f").value == "left"
+        res = sb.run("import time\ndef f():\n    time.sleep(0.2)\n    return 1\n", "f")
+        assert res.value == 1 and "ghost" not in res.stdout
+
+
 def test_modules_the_caller_names_are_imported_once_and_each_candidate_gets_a_fresh_copy() -> None:
     src = "import math\ndef f(v):\n    old = math.pi\n    math.pi = v\n    return old\n"
     with Sandbox(workers=1) as sb:

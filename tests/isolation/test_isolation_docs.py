@@ -39,6 +39,7 @@ PROMISES: dict[str, list[str]] = {
         "test_modules_the_caller_names_are_imported_once_and_each_candidate_gets_a_fresh_copy",
         "tests/isolation/test_sandbox.py::test_workers_are_reused_between_calls_and_each_call_gets_a_fresh_child",
         "tests/isolation/test_sandbox.py::test_each_call_gets_a_fresh_namespace",
+        "tests/isolation/test_clean_state.py::test_processes_a_call_leaves_running_are_killed_before_the_next_call",
     ],
     "Data, never pickles.": [
         "tests/isolation/test_reply_channel.py::test_a_value_whose_reduce_runs_code_is_refused_and_runs_nothing",
@@ -49,15 +50,20 @@ PROMISES: dict[str, list[str]] = {
         "tests/isolation/test_reply_channel.py::test_an_unsupported_return_type_is_an_error_naming_the_type",
         "tests/isolation/test_sandbox_failures.py::test_results_that_are_not_plain_data_are_error_results",
         "tests/isolation/test_wire.py::test_decoding_refuses_anything_the_encoder_does_not_write",
+        "tests/isolation/test_hostile_worker.py::test_whatever_a_worker_sends_is_data_or_refused",
     ],
     "A capped reply.": [
         "tests/isolation/test_reply_channel.py::test_a_reply_above_the_cap_is_a_clear_error",
+        "tests/isolation/test_reply_channel.py::"
+        "test_the_worker_enforces_the_cap_even_when_the_code_writes_the_frame_itself",
+        "tests/isolation/test_hostile_worker.py::test_whatever_a_worker_sends_is_data_or_refused",
     ],
     "The channel is out of reach.": [
         "tests/isolation/test_reply_channel.py::test_candidate_code_does_not_hold_the_callers_channel",
         "tests/isolation/test_reply_channel.py::"
         "test_a_frame_forged_on_the_workers_own_descriptor_is_refused_and_nothing_shifts",
         "tests/isolation/test_reply_channel.py::test_a_forged_frame_never_becomes_another_calls_reply",
+        "tests/isolation/test_reply_channel.py::test_a_well_formed_reply_written_besides_returning_is_refused",
     ],
     "Every exception is a result.": [
         "tests/isolation/test_reply_channel.py::test_keyboard_interrupt_is_an_exception_with_its_line",

@@ -120,6 +120,16 @@ def forge(label):
             pass
     return label
 
+def forge_json(label):
+    frame = json.dumps({"ok": True, "value": "forged"}).encode()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if stat.S_ISSOCK(os.fstat(int(name)).st_mode):
+                os.write(int(name), struct.pack("!Q", len(frame)) + frame)
+        except OSError:
+            pass
+    return label
+
 def sockets():
     found = []
     for name in os.listdir("/proc/self/fd"):
@@ -171,6 +181,13 @@ def test_a_frame_forged_on_the_workers_own_descriptor_is_refused_and_nothing_shi
         assert [sb.run(f"def f():\n    return {n}\n", "f").value for n in (2, 3, 4)] == [2, 3, 4]
 
 
+def test_a_well_formed_reply_written_besides_returning_is_refused() -> None:
+    with Sandbox(workers=1) as sb:
+        res = sb.run(FORGE, "forge_json", ("real",))
+        assert not res.ok and res.error_type == "MalformedReply" and res.value is None, res.describe()
+        assert sb.run("def f():\n    return 'next'\n", "f").value == "next"
+
+
 def test_a_forged_frame_never_becomes_another_calls_reply() -> None:
     with Sandbox(workers=1) as sb:
         first = sb.run(FORGE, "forge", ("A",))
@@ -187,6 +204,27 @@ def test_a_reply_above_the_cap_is_a_clear_error(sandbox: Sandbox) -> None:
     assert "max_reply_mb" in res.error_message and "1 MiB" in res.error_message
     assert sandbox.run("def f(n):\n    return 'x' * n\n", "f", (1000,), limits=Limits(max_reply_mb=1)).ok
     assert Limits().max_reply_mb == 4
+
+
+LYING_HEADER = """
+import os, stat, struct
+
+def f():
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.write(fd, struct.pack("!Q", 100 * 1024 * 1024) + b"x" * 1000)
+        except OSError:
+            pass
+    os._exit(0)
+"""
+
+
+def test_the_worker_enforces_the_cap_even_when_the_code_writes_the_frame_itself(sandbox: Sandbox) -> None:
+    res = sandbox.run(LYING_HEADER, "f", limits=Limits(max_reply_mb=1))
+    assert not res.ok and res.error_type == "ReplyTooLarge" and str(100 * 1024 * 1024) in res.error_message
+    assert sandbox.run("def f():\n    return 5\n", "f").value == 5
 
 
 def test_keyboard_interrupt_is_an_exception_with_its_line(sandbox: Sandbox) -> None:
