@@ -226,6 +226,7 @@ class Parent:
         self.tmpdir = tmpdir
         self.pid = os.getpid()
         self.child: int | None = None
+        self.exit_code: int | None = None
         self.wire = _load_wire()
         try:
             self.libc = ctypes.CDLL(None, use_errno=True)
@@ -252,26 +253,27 @@ class Parent:
         _, status = os.waitpid(pid, 0)
         return os.waitstatus_to_exitcode(status)
 
-    def reaped(self) -> int | None:
-        """The child's exit status if it has ended (its group is then killed: it outlives its leader)."""
+    def reaped(self) -> bool:
+        """Whether the child has ended; if so its status is in `exit_code` and its group is killed (a
+        group outlives its leader)."""
+        if self.child is None:
+            return True
         pid, status = os.waitpid(self.child, os.WNOHANG)
         if not pid:
-            return None
-        self.child = None
+            return False
+        self.child, self.exit_code = None, os.waitstatus_to_exitcode(status)
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-        return os.waitstatus_to_exitcode(status)
+        return True
 
-    def wait_child(self) -> int:
+    def wait_child(self) -> int | None:
         """Wait for the child to end by itself (the caller's deadline bounds this); its exit status."""
-        while True:
-            code = self.reaped()
-            if code is not None:
-                return code
+        while not self.reaped():
             if select.select([self.sock], [], [], 0.02)[0]:
                 self.shutdown()
+        return self.exit_code
 
     def serve(self) -> None:
         send_frame(self.sock, json.dumps({"event": "ready", "pid": self.pid}).encode())
@@ -288,7 +290,10 @@ class Parent:
                     importlib.import_module(spec.partition(" as ")[0].strip())
                 except BaseException:  # noqa: BLE001 - the child reports the error with its line
                     pass
-            self.sock.sendall(self.relay(req))
+            try:
+                self.sock.sendall(self.relay(req))
+            except OSError:
+                self.shutdown()  # the caller went away mid-call
 
     def relay(self, req: dict) -> bytes:
         ours, theirs = socket.socketpair()
@@ -307,7 +312,7 @@ class Parent:
             finally:
                 os._exit(status)
         theirs.close()
-        self.child = pid
+        self.child, self.exit_code = pid, None
         try:
             os.setpgid(pid, pid)
         except OSError:
@@ -333,9 +338,13 @@ class Parent:
         need = HEADER.size
         header_done = False
         while True:
-            ready, _, _ = select.select([self.sock, pipe], [], [])
+            ready, _, _ = select.select([self.sock, pipe], [], [], 0.05)
             if self.sock in ready:
                 self.shutdown()  # the caller never writes during a call: readable means it is gone
+            if pipe not in ready:
+                if self.reaped():  # ended without a reply, though a process it forked holds the pipe
+                    return "ended", b""
+                continue
             chunk = pipe.recv(min(1 << 20, need - len(buf)))
             if not chunk:
                 return "ended", b""
@@ -360,7 +369,7 @@ class Parent:
                 self.shutdown()
             if pipe in ready:
                 return pipe.recv(1) != b""
-            if self.reaped() is not None:
+            if self.reaped():
                 pipe.setblocking(False)
                 try:
                     return pipe.recv(1) != b""

@@ -71,6 +71,8 @@ PROMISES: dict[str, list[str]] = {
         "tests/isolation/test_sandbox_failures.py::test_exception_points_at_the_failing_line",
         "tests/isolation/test_sandbox_failures.py::test_segfault_is_a_crash_result_with_location",
         "tests/isolation/test_sandbox_failures.py::test_os_exit_sets_exit_code_and_next_call_works",
+        "tests/isolation/test_sandbox_failures.py::"
+        "test_a_crash_is_reported_even_when_a_process_the_code_forked_holds_the_reply_pipe",
     ],
     "Limits hold.": [
         "tests/isolation/test_sandbox_failures.py::test_infinite_loop_times_out_and_the_caller_continues",
