@@ -98,8 +98,9 @@ class _Pool:
 class Sandbox:
     """Runs functions given as source text in separate worker processes, under `Limits`.
 
-    Workers start on demand (up to `workers` at once) and stay warm between calls; a worker that is
-    killed, crashes or exits is replaced by a fresh one on a later call. `strict=True` starts workers
+    Workers start on demand (up to `workers` at once) and stay warm between calls; each call runs in a
+    fresh child a worker forks from its clean state, so no call sees what an earlier one changed. A
+    worker that is killed or exits is replaced by a fresh one on a later call. `strict=True` starts workers
     with `python -I`, a scrubbed environment (only `env_keep` and a short allow-list survive, so no
     API keys) and a private temp dir as cwd and HOME.
     """

@@ -27,10 +27,10 @@ REPLY_FIELDS: dict[str, tuple[type, ...]] = {
     "source_line": (str, type(None)),
     "memory_exceeded": (bool,),
 }
-_NUMPY_KINDS = "biufcSUmM"
+_NUMPY_KINDS = "biufcSUmM"  # bool, ints, floats, complex, bytes, str, datetimes; never objects or records
 # Bound at load time, before any candidate code runs, so code that patches `json.dumps` in its own process
 # does not change how its reply is written.
-_ENCODER = json.JSONEncoder(separators=(",", ":"))  # bool, ints, floats, complex, bytes, str, datetimes; never objects or records
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 class UnsupportedType(TypeError):

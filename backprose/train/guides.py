@@ -139,36 +139,6 @@ def target_regex(output: Any, example: Example) -> Judgement:
     return regex(str(example.target))(output, example)
 
 
-# Runs in a sandbox worker: checks written in the dataset are text from outside, so they are never
-# evaluated in the trainer's process (a restricted `eval` there is escapable).
-_TARGET_CHECKS = """
-import builtins
-
-def run_checks(output, expressions):
-    allowed = {name: getattr(builtins, name) for name in BUILTINS}
-    results = []
-    for expr in expressions:
-        try:
-            results.append([bool(eval(expr, {"__builtins__": allowed}, {"output": output})), ""])
-        except Exception as exc:
-            results.append([False, f" raised {type(exc).__name__}: {exc}"])
-    return results
-"""
-_CHECK_BUILTINS = ("abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "isinstance", "len", "list",
-                   "max", "min", "range", "repr", "round", "set", "sorted", "str", "sum", "tuple", "zip")
-
-
-def _target_checks(value: Any, expressions: list[str], limits: Any) -> list[tuple[str, bool]]:
-    """Each expression of the target with whether it held, evaluated in an isolated worker."""
-    from backprose.isolation import default_sandbox
-
-    res = default_sandbox().run(_TARGET_CHECKS, "run_checks", (value, expressions), filename="<unit tests>",
-                                globals={"BUILTINS": _CHECK_BUILTINS}, limits=limits)
-    if not res.ok:
-        return [(f"{expr} could not run ({res.describe()})", False) for expr in expressions]
-    return [(expr + note, ok) for expr, (ok, note) in zip(expressions, res.value, strict=True)]
-
-
 def unit_tests(tests: Sequence[Callable[[Any], Any]] | None = None, *,
                limits: Any = None) -> Callable[[Any, Example], Judgement]:
     """A guide that runs test functions on the output: the score is the fraction that pass.
@@ -183,28 +153,65 @@ def unit_tests(tests: Sequence[Callable[[Any], Any]] | None = None, *,
 
     def guide(output: Any, example: Example) -> Judgement:
         value = getattr(output, "value", output)
-        failures = []
+        checks: list[tuple[str, Callable[[Any], Any]]] = []
         if tests is not None:
             checks = [(getattr(t, "__name__", f"test {i}"), t) for i, t in enumerate(tests)]
-            for name, check in checks:
-                try:
-                    ok = check(value)
-                except Exception as exc:  # a failing test is a result, not an error
-                    ok, name = False, f"{name} raised {type(exc).__name__}: {exc}"
-                if ok is False or (ok is not None and not ok):
-                    failures.append(name)
-            count = len(checks)
         else:
-            outcomes = _target_checks(value, [str(e) for e in list(example.target or [])], limits)
-            failures = [name for name, ok in outcomes if not ok]
-            count = len(outcomes)
-        if not count:
+            checks = _target_checks(value, [str(e) for e in list(example.target or [])], limits)
+        failures = []
+        for name, check in checks:
+            try:
+                ok = check(value)
+            except Exception as exc:  # a failing test is a result, not an error
+                ok, name = False, f"{name} raised {type(exc).__name__}: {exc}"
+            if ok is False or (ok is not None and not ok):
+                failures.append(name)
+        if not checks:
             return Judgement(1.0, "No tests.")
-        score = 1 - len(failures) / count
+        score = 1 - len(failures) / len(checks)
         return Judgement(score, "All tests pass." if not failures else "Failed: " + "; ".join(failures))
 
     guide.__name__ = "unit_tests"
     return guide
+
+
+# Runs in a sandbox worker: checks written in the dataset are text from outside, so they are never
+# evaluated in the trainer's process (a restricted `eval` there is escapable).
+# Names starting with "_" are refused too, which closes the usual escapes (`().__class__.__base__...`).
+_TARGET_CHECKS = """
+import ast, builtins
+
+def run_checks(output, expressions):
+    allowed = {name: getattr(builtins, name) for name in BUILTINS}
+    results = []
+    for expr in expressions:
+        try:
+            tree = ast.parse(expr, mode="eval")
+            for node in ast.walk(tree):
+                name = getattr(node, "attr", None) or getattr(node, "id", None) or getattr(node, "arg", None)
+                if isinstance(name, str) and name.startswith("_") and name != "_":
+                    raise NameError(f"names starting with '_' are not allowed in a check ({name})")
+            held = eval(compile(tree, "<check>", "eval"), {"__builtins__": allowed}, {"output": output})
+            results.append([held is None or bool(held), ""])
+        except Exception as exc:
+            results.append([False, f" raised {type(exc).__name__}: {exc}"])
+    return results
+"""
+_CHECK_BUILTINS = ("abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "isinstance", "len", "list",
+                   "max", "min", "range", "repr", "round", "set", "sorted", "str", "sum", "tuple", "zip")
+
+
+def _target_checks(value: Any, expressions: list[str], limits: Any) -> list[tuple[str, Callable[[Any], bool]]]:
+    """The target's expressions as checks whose outcomes were computed in an isolated worker."""
+    from backprose.isolation import default_sandbox
+
+    if not expressions:
+        return []
+    res = default_sandbox().run(_TARGET_CHECKS, "run_checks", (value, expressions), filename="<unit tests>",
+                                globals={"BUILTINS": _CHECK_BUILTINS}, limits=limits)
+    if not res.ok:
+        return [(f"{expr} could not run ({res.describe()})", lambda _: False) for expr in expressions]
+    return [(expr + note, lambda _, held=held: held) for expr, (held, note) in zip(expressions, res.value, strict=True)]
 
 
 def llm_judge(criteria: str = "Is the answer correct and well formatted?", *, llm: Any = None,

@@ -16,7 +16,14 @@ def test_a_target_escaping_the_restricted_eval_runs_nothing_in_the_trainer(tmp_p
     marker = tmp_path / "escaped"
     judged = metric("unit_tests")("anything", Example("q", [ESCAPE.format(path=marker)], "0"))
     assert not marker.exists()
-    assert judged.score == 0.0 and "Failed" in judged.feedback
+    assert judged.score == 0.0 and "names starting with '_'" in judged.feedback
+
+
+def test_expressions_run_in_another_process() -> None:
+    output = [1, 2]
+    judged = unit_tests()(output, Example("q", ["output.append(3) is None", "len(output) == 3"], "0"))
+    assert judged.score == 1.0
+    assert output == [1, 2]  # the expressions changed a copy in the worker, not the trainer's object
 
 
 def test_target_expressions_keep_a_short_list_of_builtins() -> None:
@@ -32,5 +39,6 @@ def test_expressions_see_the_plain_output_and_report_each_failure() -> None:
 
 
 def test_an_expression_that_never_ends_fails_instead_of_hanging() -> None:
-    judged = unit_tests(limits=Limits(wall_time=1.0))("x", Example("q", ["len(output) == 1", "any(0 for _ in range(10**12))"], "0"))
+    checks = ["len(output) == 1", "any(0 for _ in range(10**12))"]
+    judged = unit_tests(limits=Limits(wall_time=1.0))("x", Example("q", checks, "0"))
     assert judged.score < 1 and "time" in judged.feedback.lower()
