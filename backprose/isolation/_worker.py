@@ -27,6 +27,7 @@ import socket
 import struct
 import sys
 import traceback
+import warnings
 
 HEADER = struct.Struct("!Q")
 _THIS_FILE = os.path.abspath(__file__) if "__file__" in globals() else "<worker>"
@@ -387,6 +388,9 @@ def main(argv: list[str]) -> None:
     faulthandler.register(signal.SIGUSR1, all_threads=False)
     sys.stdout.reconfigure(line_buffering=True)
     sys.stdin.close()
+    # A module the caller's code uses may start native threads here; forking anyway is the design, and
+    # the warning would land in the call's stderr.
+    warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
     parent = Parent(socket.socket(fileno=int(argv[-1])), argv[-2])
     signal.signal(signal.SIGTERM, parent.shutdown)
     parent.serve()
