@@ -297,6 +297,8 @@ class Parent:
                 self.shutdown()  # the caller went away mid-call
 
     def relay(self, req: dict) -> bytes:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # else every child would inherit, and print, what an import here left buffered
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:

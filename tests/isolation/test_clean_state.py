@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from backprose.isolation import Sandbox
@@ -72,3 +74,11 @@ def test_modules_the_caller_names_are_imported_once_and_each_candidate_gets_a_fr
     with Sandbox(workers=1) as sb:
         assert sb.run(src, "f", (3,), modules=["math"]).value == pytest.approx(3.14159, abs=1e-5)
         assert sb.run(src, "f", (4,), modules=["math"]).value == pytest.approx(3.14159, abs=1e-5)
+
+
+def test_output_of_an_import_in_the_worker_is_not_repeated_in_every_call(tmp_path, monkeypatch) -> None:
+    (tmp_path / "noisy_module.py").write_text("import sys\nsys.stdout.write('imported')\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    with Sandbox(workers=1) as sb:
+        outs = [sb.run("def f():\n    return 1\n", "f", modules=["noisy_module"]).stdout for _ in range(3)]
+    assert outs == ["imported", "", ""]
