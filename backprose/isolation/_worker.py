@@ -285,8 +285,8 @@ class Parent:
                 self.shutdown()
             if req.get("op") == "stop":
                 self.shutdown()
-            for spec in req.get("modules") or ():
-                # Import what the caller's own code uses once here; each child gets a pristine copy.
+            for spec in (*(req.get("modules") or ()), *(req.get("preload") or ())):
+                # Import what the caller names once here; each child gets a pristine copy.
                 try:
                     importlib.import_module(spec.partition(" as ")[0].strip())
                 except BaseException:  # noqa: BLE001 - the child reports the error with its line

@@ -82,3 +82,15 @@ def test_output_of_an_import_in_the_worker_is_not_repeated_in_every_call(tmp_pat
     with Sandbox(workers=1) as sb:
         outs = [sb.run("def f():\n    return 1\n", "f", modules=["noisy_module"]).stdout for _ in range(3)]
     assert outs == ["imported", "", ""]
+
+
+def test_preloaded_modules_are_imported_once_per_worker_and_not_put_in_the_namespace(tmp_path, monkeypatch) -> None:
+    log = tmp_path / "imports.log"
+    (tmp_path / "counted_module.py").write_text(f"with open({str(log)!r}, 'a') as f:\n    f.write('x')\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    src = "def f():\n    seen = 'counted_module' in globals()\n    import counted_module\n    return seen\n"
+    with Sandbox(workers=1) as sb:
+        assert [sb.run(src, "f", preload=["counted_module"]).value for _ in range(3)] == [False] * 3
+        assert log.read_text() == "x"
+        assert sb.run(src, "f").value is False  # still loaded in the worker for calls that do not ask
+    assert log.read_text() == "x"

@@ -40,6 +40,8 @@ PROMISES: dict[str, list[str]] = {
         "tests/isolation/test_sandbox.py::test_workers_are_reused_between_calls_and_each_call_gets_a_fresh_child",
         "tests/isolation/test_sandbox.py::test_each_call_gets_a_fresh_namespace",
         "tests/isolation/test_clean_state.py::test_processes_a_call_leaves_running_are_killed_before_the_next_call",
+        "tests/isolation/test_clean_state.py::"
+        "test_preloaded_modules_are_imported_once_per_worker_and_not_put_in_the_namespace",
     ],
     "Data, never pickles.": [
         "tests/isolation/test_reply_channel.py::test_a_value_whose_reduce_runs_code_is_refused_and_runs_nothing",
