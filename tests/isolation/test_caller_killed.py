@@ -44,7 +44,7 @@ def _alive(pid: int) -> bool:
 def test_sigkilled_caller_takes_the_worker_its_children_and_its_temp_dir(tmp_path: Path, strict: bool) -> None:
     report = tmp_path / "report.json"
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     caller = subprocess.Popen([sys.executable, "-c", CALLER.replace("{strict}", str(strict)), str(report)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from backprose.data.dataset import Example
 from backprose.isolation import Limits
 from backprose.train.guides import metric, unit_tests
@@ -29,12 +31,12 @@ def test_expressions_run_in_another_process() -> None:
 def test_target_expressions_keep_a_short_list_of_builtins() -> None:
     judged = unit_tests()("Abc", Example("q", ["output.startswith('A')", "len(output) == 3",
                                                f"__import__('os').getpid() != {os.getpid()}"], "0"))
-    assert judged.score == 2 / 3 and "NameError" in judged.feedback
+    assert judged.score == pytest.approx(2 / 3) and "NameError" in judged.feedback
 
 
 def test_expressions_see_the_plain_output_and_report_each_failure() -> None:
     judged = unit_tests()([3, 1, 2], Example("q", ["sorted(output) == [1, 2, 3]", "output[0] == 1", "1/0"], "0"))
-    assert judged.score == 1 / 3
+    assert judged.score == pytest.approx(1 / 3)
     assert "output[0] == 1" in judged.feedback and "ZeroDivisionError" in judged.feedback
 
 
