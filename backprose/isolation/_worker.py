@@ -176,35 +176,6 @@ def describe_exception(exc: BaseException, filename: str, lines: list[str]) -> d
     }
 
 
-def encode(wire, reply: dict, cap: int) -> bytes:
-    """The reply as JSON; a value the wire cannot carry, or a reply above `cap` bytes, is an error reply."""
-    try:
-        if reply["ok"]:
-            reply["value"] = wire.encode_value(reply["value"])
-        payload = wire.encode_reply(reply)
-    except wire.UnsupportedType as exc:
-        payload = wire.encode_reply({
-            "ok": False, "error_type": "UnsupportedReturnType",
-            "error_message": f"the return value holds a {exc.type_name} ({exc.where}), which cannot cross the "
-            "process boundary; return plain data (None, bool, int, float, str, bytes, list, tuple, dict, set, "
-            "numpy arrays)",
-        })
-    except MemoryError:
-        payload = wire.encode_reply({"ok": False, "error_type": "MemoryError", "memory_exceeded": True,
-                                     "error_message": "out of memory while encoding the return value"})
-    except Exception as exc:  # noqa: BLE001 - e.g. an int too long to write, a set that changes while read
-        payload = wire.encode_reply({"ok": False, "error_type": "UnsupportedReturnType",
-                                     "error_message": f"the return value cannot be encoded: {type(exc).__name__}: "
-                                     f"{_bounded(str(exc))}; return plain data"})
-    if len(payload) > cap:
-        payload = wire.encode_reply({
-            "ok": False, "error_type": "ReplyTooLarge",
-            "error_message": f"the reply is {len(payload)} bytes, above the cap of {cap // (1024 * 1024)} MiB; "
-            "return less data (a summary, a file path), or raise Limits.max_reply_mb",
-        })
-    return payload
-
-
 def run_child(wire, req: dict, reply_sock: socket.socket) -> None:
     apply_limits(req.get("limits") or {})
     reply = call(req)
@@ -214,7 +185,7 @@ def run_child(wire, req: dict, reply_sock: socket.socket) -> None:
         except Exception:  # noqa: BLE001 - user code may have closed or replaced the stream
             pass
     cap = (req.get("limits") or {}).get("reply_bytes") or 4 * 1024 * 1024
-    send_frame(reply_sock, encode(wire, reply, cap))
+    send_frame(reply_sock, wire.encode_call_reply(reply, cap))
 
 
 # --- the warm parent: never runs candidate code ----------------------------------------------------------

@@ -103,6 +103,36 @@ def encode_reply(reply: dict) -> bytes:
     return _ENCODER.encode(reply).encode("ascii")
 
 
+def encode_call_reply(reply: dict, cap: int) -> bytes:
+    """A call's reply as JSON; a value the wire cannot carry, or a reply above `cap` bytes, becomes an error
+    reply that says so."""
+    try:
+        if reply["ok"]:
+            reply["value"] = encode_value(reply["value"])
+        payload = encode_reply(reply)
+    except UnsupportedType as exc:
+        payload = encode_reply({
+            "ok": False, "error_type": "UnsupportedReturnType",
+            "error_message": f"the return value holds a {exc.type_name} ({exc.where}), which cannot cross the "
+            "process boundary; return plain data (None, bool, int, float, str, bytes, list, tuple, dict, set, "
+            "numpy arrays)",
+        })
+    except MemoryError:
+        payload = encode_reply({"ok": False, "error_type": "MemoryError", "memory_exceeded": True,
+                                "error_message": "out of memory while encoding the return value"})
+    except Exception as exc:  # noqa: BLE001 - e.g. an int too long to write, a set that changes while read
+        payload = encode_reply({"ok": False, "error_type": "UnsupportedReturnType",
+                                "error_message": f"the return value cannot be encoded: {type(exc).__name__}: "
+                                f"{str(exc)[:2000]}; return plain data"})
+    if len(payload) > cap:
+        payload = encode_reply({
+            "ok": False, "error_type": "ReplyTooLarge",
+            "error_message": f"the reply is {len(payload)} bytes, above the cap of {cap // (1024 * 1024)} MiB; "
+            "return less data (a summary, a file path), or raise Limits.max_reply_mb",
+        })
+    return payload
+
+
 def decode_reply(raw: bytes) -> dict:
     """Parse a reply from a worker; raises MalformedReply for anything but the shape encode_reply writes."""
     try:
