@@ -190,15 +190,17 @@ class WorkerProcess:
                 f"{type(exc).__name__}: {exc}; pass plain data (str, numbers, lists, dicts, numpy arrays)",
             )
         start = time.monotonic()
-        deadline = start + limits.wall_time
         cap = limits.max_reply_mb * 1024 * 1024
         try:
             self.sock.settimeout(limits.wall_time)
             _worker.send_frame(self.sock, payload)
-            started = json.loads(self._recv(deadline, _ENVELOPE))
+            # The worker first imports the modules the caller named (once per worker) and forks: that is
+            # not the code's time, so the wall-time clock starts when the code's process has started.
+            started = json.loads(self._recv(start + START_TIMEOUT + limits.wall_time, _ENVELOPE))
             if not isinstance(started, dict) or started.get("event") != "started" or type(started["pid"]) is not int:
                 raise ValueError("the first frame of a call is not 'started'")
             self.child = started["pid"]
+            deadline = time.monotonic() + limits.wall_time
             raw = self._recv(deadline, cap + _ENVELOPE)
             self.child = None
             res = self._decode(raw, limits)

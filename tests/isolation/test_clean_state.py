@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from backprose.isolation import Sandbox
+from backprose.isolation import Limits, Sandbox
 
 POLLUTE = '''
 import builtins, sys, threading, time, types
@@ -94,3 +94,12 @@ def test_preloaded_modules_are_imported_once_per_worker_and_not_put_in_the_names
         assert log.read_text() == "x"
         assert sb.run(src, "f").value is False  # still loaded in the worker for calls that do not ask
     assert log.read_text() == "x"
+
+
+def test_the_workers_one_time_imports_do_not_count_against_the_calls_wall_time(tmp_path, monkeypatch) -> None:
+    (tmp_path / "slow_module.py").write_text("import time\ntime.sleep(1.5)\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    with Sandbox(workers=1, limits=Limits(wall_time=1.0)) as sb:
+        res = sb.run("def f():\n    import slow_module\n    return 1\n", "f", preload=["slow_module"])
+        assert res.ok and res.value == 1, res.describe()
+        assert sb.run("def f():\n    while True:\n        pass\n", "f", preload=["slow_module"]).timed_out

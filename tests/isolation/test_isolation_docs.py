@@ -81,6 +81,8 @@ PROMISES: dict[str, list[str]] = {
         "tests/isolation/test_sandbox_failures.py::test_timeout_also_kills_subprocesses_the_code_started",
         "tests/isolation/test_sandbox_failures.py::test_memory_bomb_is_memory_exceeded",
         "tests/isolation/test_sandbox_failures.py::test_cpu_time_limit_is_a_backstop",
+        "tests/isolation/test_clean_state.py::"
+        "test_the_workers_one_time_imports_do_not_count_against_the_calls_wall_time",
     ],
     "Nothing outlives the caller.": [
         "tests/isolation/test_sandbox_concurrency.py::test_close_leaves_no_child_processes",
