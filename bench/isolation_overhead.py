@@ -2,7 +2,7 @@
 
 Each call runs in a fresh child forked from a warm worker, so no candidate sees another's state. Prints the
 fixed per-call overhead (trivial function) and its ratio to an in-process call, the cost of the fork
-alone (a bare fork and exit of this process, the baseline for that part), the ratio for a realistic ~50 ms
+alone (a bare fork and exit in a small interpreter, the baseline for that part), the ratio for a realistic ~50 ms
 task (goal: isolated at most 1.5x the in-process time), two-worker throughput, and the cost of a crashed
 call and of replacing a timed-out worker.
 Usage: python bench/isolation_overhead.py [calls]
@@ -10,8 +10,8 @@ Usage: python bench/isolation_overhead.py [calls]
 
 from __future__ import annotations
 
-import os
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -59,11 +59,24 @@ def interleaved(a, b, n: int) -> tuple[float, float]:
     return statistics.median(ta), statistics.median(tb)
 
 
-def bare_fork() -> None:
+BARE_FORK = """
+import os, statistics, time
+times = []
+for _ in range(200):
+    t = time.perf_counter()
     pid = os.fork()
     if pid == 0:
         os._exit(0)
     os.waitpid(pid, 0)
+    times.append(time.perf_counter() - t)
+print(statistics.median(times))
+"""
+
+
+def bare_fork() -> float:
+    """Median time to fork, exit and reap a child of a small interpreter, like a worker before any call."""
+    out = subprocess.run([sys.executable, "-I", "-c", BARE_FORK], capture_output=True, text=True, check=True)
+    return float(out.stdout)
 
 
 def calibrate_rounds(target: float = 0.05) -> int:
@@ -87,8 +100,8 @@ def main(calls: int) -> None:
         print(f"trivial call: in-process {triv_local * 1e6:.2f} us, isolated {triv_iso * 1e3:.3f} ms "
               f"-> fixed overhead {(triv_iso - triv_local) * 1e3:.3f} ms per call "
               f"({triv_iso / triv_local:.0f}x the in-process call)")
-        fork = statistics.median(timed(bare_fork, 200))
-        print(f"fresh child per call: a bare fork + exit + wait of this process takes {fork * 1e3:.3f} ms "
+        fork = bare_fork()
+        print(f"fresh child per call: a bare fork + exit + wait in a small interpreter takes {fork * 1e3:.3f} ms "
               f"-> {fork / triv_iso:.0%} of the isolated trivial call")
 
         task_local, task_iso = interleaved(
