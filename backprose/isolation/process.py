@@ -367,8 +367,10 @@ class WorkerProcess:
         self.discard()
 
     def kill(self) -> None:
-        """SIGKILL the worker's process group, reap the worker, close the socket; output stays readable."""
+        """SIGKILL the worker's and the running call's process groups, reap the worker, close the socket;
+        output stays readable."""
         self.signal_kill()
+        self.child = None  # never signal that id again: once its group is gone, the id may be reused
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
