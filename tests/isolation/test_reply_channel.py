@@ -57,7 +57,8 @@ def f():
     return {
         "none": None, "bools": [True, False], "int": 2**70, "float": 1.5, "nan": math.nan,
         "inf": -math.inf, "str": "h\\u00e9llo", "bytes": b"\\x00\\xff", "tuple": (1, (2, 3)),
-        "set": {1, 2}, "frozenset": frozenset({"a"}), "complex": 1 + 2j,
+        "set": {1, 2}, "frozenset": frozenset({"a"}), "complex": 1 + 2j, "bytearray": bytearray(b"ab"),
+        "enum": __import__("enum").IntEnum("E", "A B").B,
         3: "int key", (1, 2): "tuple key", "__bp__": "a key that looks like a tag",
     }
 '''
@@ -72,6 +73,7 @@ def test_plain_types_cross_unchanged(sandbox: Sandbox) -> None:
     assert v["str"] == "h\u00e9llo" and v["bytes"] == b"\x00\xff"
     assert v["tuple"] == (1, (2, 3)) and type(v["tuple"][1]) is tuple
     assert v["set"] == {1, 2} and v["frozenset"] == frozenset({"a"}) and v["complex"] == 1 + 2j
+    assert v["bytearray"] == b"ab" and type(v["bytearray"]) is bytes and v["enum"] == 2 and type(v["enum"]) is int
     assert v[3] == "int key" and v[(1, 2)] == "tuple key" and v["__bp__"] == "a key that looks like a tag"
 
 
