@@ -1,13 +1,17 @@
 """How much isolation costs: isolated vs in-process throughput, measured in the same run.
 
-Prints the fixed per-call overhead (trivial function), the ratio for a realistic ~50 ms task (goal:
-isolated at most 1.5x the in-process time), two-worker throughput, and the cost of replacing a worker.
+Each call runs in a fresh child forked from a warm worker, so no candidate sees another's state. Prints the
+fixed per-call overhead (trivial function) and its ratio to an in-process call, the cost of the fork
+alone (a bare fork and exit in a small interpreter, the baseline for that part), the ratio for a realistic ~50 ms
+task (goal: isolated at most 1.5x the in-process time), two-worker throughput, and the cost of a crashed
+call and of replacing a timed-out worker.
 Usage: python bench/isolation_overhead.py [calls]
 """
 
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +59,26 @@ def interleaved(a, b, n: int) -> tuple[float, float]:
     return statistics.median(ta), statistics.median(tb)
 
 
+BARE_FORK = """
+import os, statistics, time
+times = []
+for _ in range(200):
+    t = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    times.append(time.perf_counter() - t)
+print(statistics.median(times))
+"""
+
+
+def bare_fork() -> float:
+    """Median time to fork, exit and reap a child of a small interpreter, like a worker before any call."""
+    out = subprocess.run([sys.executable, "-I", "-c", BARE_FORK], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
 def calibrate_rounds(target: float = 0.05) -> int:
     fn = in_process(TASK)
     fn(ROWS, 2)
@@ -74,7 +98,11 @@ def main(calls: int) -> None:
 
         triv_local, triv_iso = interleaved(lambda: local_trivial(1), lambda: sb.run(TRIVIAL, "f", (1,)), 1000)
         print(f"trivial call: in-process {triv_local * 1e6:.2f} us, isolated {triv_iso * 1e3:.3f} ms "
-              f"-> fixed overhead {(triv_iso - triv_local) * 1e3:.3f} ms per call")
+              f"-> fixed overhead {(triv_iso - triv_local) * 1e3:.3f} ms per call "
+              f"({triv_iso / triv_local:.0f}x the in-process call)")
+        fork = bare_fork()
+        print(f"fresh child per call: a bare fork + exit + wait in a small interpreter takes {fork * 1e3:.3f} ms "
+              f"-> {fork / triv_iso:.0%} of the isolated trivial call")
 
         task_local, task_iso = interleaved(
             lambda: local_task(ROWS, rounds), lambda: sb.run(TASK, "f", (ROWS, rounds)), calls
@@ -87,7 +115,12 @@ def main(calls: int) -> None:
         t = time.perf_counter()
         sb.run("def f():\n    import os\n    os._exit(1)\n", "f")
         sb.run(TRIVIAL, "f", (1,))
-        print(f"replacing a dead worker (crash + next call on a fresh interpreter): "
+        print(f"a crashed call (os._exit) + the next call (the warm worker survives): "
+              f"{(time.perf_counter() - t) * 1e3:.1f} ms")
+        t = time.perf_counter()
+        sb.run("def f():\n    while True:\n        pass\n", "f", limits=Limits(wall_time=0.2))
+        sb.run(TRIVIAL, "f", (1,))
+        print(f"replacing a timed-out worker (0.2 s limit + next call on a fresh interpreter): "
               f"{(time.perf_counter() - t) * 1e3:.1f} ms")
 
     with Sandbox(limits=Limits(wall_time=30), workers=2) as sb2:

@@ -24,6 +24,8 @@ class Limits:
     """Characters of stdout and of stderr kept in the result; the middle of longer output is elided."""
     max_file_mb: int | None = 256
     """Largest file the code may write (RLIMIT_FSIZE), so a print loop cannot fill the disk."""
+    max_reply_mb: int = 4
+    """Largest reply (the encoded return value or error) in MiB; a bigger one is a ReplyTooLarge result."""
 
     def __post_init__(self) -> None:
         if not self.wall_time > 0:
@@ -36,6 +38,8 @@ class Limits:
             raise ValueError(f"Limits.max_output must be >= 0, got {self.max_output}")
         if self.max_file_mb is not None and self.max_file_mb < 1:
             raise ValueError(f"Limits.max_file_mb must be >= 1 or None, got {self.max_file_mb}")
+        if not isinstance(self.max_reply_mb, int) or self.max_reply_mb < 1:
+            raise ValueError(f"Limits.max_reply_mb must be a whole number of MiB >= 1, got {self.max_reply_mb!r}")
 
     @property
     def effective_cpu_time(self) -> int:
@@ -50,4 +54,5 @@ class Limits:
             "memory_bytes": None if self.memory_mb is None else self.memory_mb * 1024 * 1024,
             "cpu_seconds": self.effective_cpu_time,
             "file_bytes": None if self.max_file_mb is None else self.max_file_mb * 1024 * 1024,
+            "reply_bytes": self.max_reply_mb * 1024 * 1024,
         }

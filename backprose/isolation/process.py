@@ -1,12 +1,15 @@
-"""One worker process seen from the parent: start it, send it a call with a deadline, kill it.
+"""One worker process seen from the caller: start it, send it a call with a deadline, kill it.
 
 Workers are fresh interpreters started by exec (the `spawn` model, never a bare fork of a threaded
-parent). Their stdout and stderr go to two files in a private temp dir, so output written at the file
-descriptor level (C extensions, subprocesses, a crash report) is captured too.
+caller); each call runs in a child the worker forks from its clean state. Their stdout and stderr go to
+two files in a private temp dir, so output written at the file descriptor level (C extensions,
+subprocesses, a crash report) is captured too. Replies are JSON decoded by `wire`, never unpickled.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import pickle
 import re
@@ -21,18 +24,25 @@ from pathlib import Path
 from typing import Any
 
 from backprose.errors import WorkerStartError
-from backprose.isolation import _worker
+from backprose.isolation import _worker, wire
 from backprose.isolation.limits import Limits
 from backprose.isolation.result import IsolatedResult
 
 WORKER_PATH = Path(_worker.__file__).resolve()
 _BOOT = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
 START_TIMEOUT = 60.0
+# Room for the worker's envelope around a reply of Limits.max_reply_mb.
+_ENVELOPE = 64 * 1024
+log = logging.getLogger("backprose")
 # Variables a strict worker keeps; everything else (API keys, tokens, proxies) is dropped.
 STRICT_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 class _Timeout(Exception):
+    pass
+
+
+class _TooLarge(Exception):
     pass
 
 
@@ -56,9 +66,8 @@ def locate_from_dump(res: IsolatedResult, filename: str, source: str) -> None:
         return
     dump = res.stderr[start.start():]
     res.stderr = res.stderr[:start.start()]
-    # Drop the worker's watchdog thread and the worker's own frames: they say nothing about the code.
-    blocks = [b for b in re.split(r"\n\n+", dump) if "_watch_parent" not in b]
-    kept = [ln for ln in "\n\n".join(blocks).splitlines() if not _worker_frame(ln, filename)]
+    # Drop the worker's own frames: they say nothing about the code.
+    kept = [ln for ln in dump.splitlines() if not _worker_frame(ln, filename)]
     res.traceback = res.traceback or "\n".join(kept) + "\n"
     for match in _DUMP_FRAME.finditer(dump):
         if match.group(1) == filename:
@@ -88,6 +97,7 @@ class WorkerProcess:
 
     def __init__(self, *, strict: bool = False, env_keep: tuple[str, ...] = (), python: str | None = None):
         self.calls = 0
+        self.child: int | None = None
         self.tmpdir = tempfile.mkdtemp(prefix="backprose-worker-")
         self.out_path = os.path.join(self.tmpdir, "stdout")
         self.err_path = os.path.join(self.tmpdir, "stderr")
@@ -97,7 +107,7 @@ class WorkerProcess:
         cmd = [python or sys.executable]
         if strict:
             cmd.append("-I")
-        cmd += ["-c", _BOOT, str(WORKER_PATH), str(child_sock.fileno())]
+        cmd += ["-c", _BOOT, str(WORKER_PATH), self.tmpdir, str(child_sock.fileno())]
         try:
             self.proc = subprocess.Popen(
                 cmd,
@@ -128,10 +138,10 @@ class WorkerProcess:
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Block until the worker has started; raise WorkerStartError with its stderr otherwise."""
         try:
-            msg = pickle.loads(self._recv(time.monotonic() + timeout))
-            if msg.get("op") != "ready":
+            msg = json.loads(self._recv(time.monotonic() + timeout, _ENVELOPE))
+            if not isinstance(msg, dict) or msg.get("event") != "ready":
                 raise EOFError(f"unexpected first message {msg!r}")
-        except (EOFError, OSError, _Timeout, pickle.UnpicklingError) as exc:
+        except (EOFError, OSError, _Timeout, ValueError) as exc:
             err = self.read_output(self.err_path, 4000)
             self.discard()
             raise WorkerStartError(
@@ -143,7 +153,7 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def _recv(self, deadline: float) -> bytes:
+    def _recv(self, deadline: float, max_size: int) -> bytes:
         def read(n: int) -> bytes:
             buf = bytearray()
             while len(buf) < n:
@@ -161,6 +171,8 @@ class WorkerProcess:
             return bytes(buf)
 
         (size,) = _worker.HEADER.unpack(read(_worker.HEADER.size))
+        if size > max_size:
+            raise _TooLarge(size)
         return read(size)
 
     def call(self, request: dict[str, Any], limits: Limits) -> IsolatedResult:
@@ -178,10 +190,20 @@ class WorkerProcess:
                 f"{type(exc).__name__}: {exc}; pass plain data (str, numbers, lists, dicts, numpy arrays)",
             )
         start = time.monotonic()
+        cap = limits.max_reply_mb * 1024 * 1024
         try:
             self.sock.settimeout(limits.wall_time)
             _worker.send_frame(self.sock, payload)
-            raw = self._recv(start + limits.wall_time)
+            # The worker first imports the modules the caller named (once per worker) and forks: that is
+            # not the code's time, so the wall-time clock starts when the code's process has started.
+            started = json.loads(self._recv(start + START_TIMEOUT + limits.wall_time, _ENVELOPE))
+            if not isinstance(started, dict) or started.get("event") != "started" or type(started["pid"]) is not int:
+                raise ValueError("the first frame of a call is not 'started'")
+            self.child = started["pid"]
+            deadline = time.monotonic() + limits.wall_time
+            raw = self._recv(deadline, cap + _ENVELOPE)
+            self.child = None
+            res = self._decode(raw, limits)
         except (_Timeout, TimeoutError):
             self._dump_and_kill()
             res = IsolatedResult(
@@ -191,8 +213,19 @@ class WorkerProcess:
             )
         except (EOFError, OSError):
             res = self._died(limits)
-        else:
-            res = self._decode(raw, limits)
+        except _TooLarge as exc:
+            self.kill()  # the rest of the frame is still in the socket: this worker cannot be read again
+            res = self._too_large(exc.args[0], limits)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # The worker itself broke the protocol: nothing it says from now on can be trusted.
+            log.warning("isolation: refused a frame from worker %s (%s); the worker was discarded", self.pid,
+                        type(exc).__name__)
+            self.kill()
+            res = IsolatedResult(
+                ok=False, error_type="MalformedReply",
+                error_message=f"the worker sent a frame that is not a reply ({type(exc).__name__}); it was "
+                "refused and the worker discarded; a fresh worker runs the next call",
+            )
         res.wall_time = time.monotonic() - start
         res.stdout = self.read_output(self.out_path, limits.max_output)
         res.stderr = self.read_output(self.err_path, limits.max_output)
@@ -204,7 +237,9 @@ class WorkerProcess:
         # faulthandler in the worker prints the stack on SIGUSR1, even inside a tight loop, so a
         # timeout still says which line was running.
         try:
-            self.proc.send_signal(signal.SIGUSR1)
+            if self.child is None:
+                raise ProcessLookupError
+            os.kill(self.child, signal.SIGUSR1)
             deadline = time.monotonic() + 0.2
             size = -1
             while time.monotonic() < deadline:
@@ -218,30 +253,62 @@ class WorkerProcess:
         self.kill()
 
     def _decode(self, raw: bytes, limits: Limits) -> IsolatedResult:
-        try:
-            reply = pickle.loads(raw)
-        except Exception as exc:  # noqa: BLE001 - unpickling may import modules the parent lacks
+        """Turn the worker's outcome frame into a result; the reply inside it is only ever parsed as data."""
+        head, _, payload = raw.partition(b"\n")
+        event = json.loads(head)
+        kind = event["event"]
+        if kind == "ended":
+            return self._ended(event["exit_code"], limits)
+        if kind == "too_large":
+            return self._too_large(event["size"], limits)
+        if kind == "extra":
+            log.warning("isolation: refused the reply of a call whose code wrote to its own reply channel")
             return IsolatedResult(
-                ok=False, error_type="PicklingError",
-                error_message=f"the return value could not be rebuilt in the caller: {type(exc).__name__}: "
-                f"{exc}; return plain data (str, numbers, lists, dicts, numpy arrays)",
+                ok=False, error_type="MalformedReply",
+                error_message="the code wrote to its process's reply channel besides returning; the reply was "
+                "refused; return the value instead of writing to file descriptors you did not open",
+            )
+        if kind != "reply":
+            raise ValueError(f"unknown event {kind!r}")
+        try:
+            reply = wire.decode_reply(payload)
+        except wire.MalformedReply as exc:
+            log.warning("isolation: refused a malformed reply from the code's process: %s", exc)
+            return IsolatedResult(
+                ok=False, error_type="MalformedReply",
+                error_message=f"the code's process sent a reply that is not valid data ({exc}); it was refused "
+                "(code that writes to the process's own reply channel gets this); return a value instead",
             )
         if reply.get("memory_exceeded"):
-            self.kill()  # the heap of a worker that hit MemoryError is not worth trusting again
             detail = f" ({reply['error_message']})" if reply.get("error_message") else ""
             reply["error_message"] = (
                 f"the call ran out of memory (limit {limits.memory_mb} MiB){detail}; "
                 "use less memory (stream, avoid huge lists), or raise Limits.memory_mb"
             )
-        fields = {k: v for k, v in reply.items() if k in IsolatedResult.__dataclass_fields__}
-        return IsolatedResult(**fields)
+        return IsolatedResult(**reply)
+
+    @staticmethod
+    def _too_large(size: int, limits: Limits) -> IsolatedResult:
+        log.warning("isolation: refused a reply of %d bytes (cap %d MiB)", size, limits.max_reply_mb)
+        return IsolatedResult(
+            ok=False, error_type="ReplyTooLarge",
+            error_message=f"the reply is {size} bytes, above the cap of {limits.max_reply_mb} MiB; return less "
+            "data (a summary, a file path), or raise Limits.max_reply_mb",
+        )
 
     def _died(self, limits: Limits) -> IsolatedResult:
+        """The worker itself ended mid-call (killed from outside, or by the Sandbox closing)."""
+        self.signal_kill()
         try:
             code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.kill()
             code = self.proc.returncode
+        return self._ended(code, limits)
+
+    @staticmethod
+    def _ended(code: int | None, limits: Limits) -> IsolatedResult:
+        """The process running the code ended before replying, with exit status `code` (minus a signal)."""
         if code == -signal.SIGXCPU:
             return IsolatedResult(
                 ok=False, error_type="CPUTimeLimit", timed_out=True, exit_code=code,
@@ -300,8 +367,10 @@ class WorkerProcess:
         self.discard()
 
     def kill(self) -> None:
-        """SIGKILL the worker's process group, reap the worker, close the socket; output stays readable."""
+        """SIGKILL the worker's and the running call's process groups, reap the worker, close the socket;
+        output stays readable."""
         self.signal_kill()
+        self.child = None  # never signal that id again: once its group is gone, the id may be reused
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -309,12 +378,16 @@ class WorkerProcess:
         self.sock.close()
 
     def signal_kill(self) -> None:
-        """Only send SIGKILL to the group (safe from another thread); the thread using the worker reaps it."""
-        # The group id stays reserved while any member lives, so this cannot hit an unrelated process.
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """Only send SIGKILL to the worker's group and the running call's group (safe from another thread);
+        the thread using the worker reaps it."""
+        # A group id stays reserved while any member lives, so this cannot hit an unrelated process.
+        for group in (self.child, self.pid):
+            if group is None:
+                continue
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def discard(self) -> None:
         """Kill the worker if needed and remove its temp dir; the pool calls this when it lets go."""

@@ -16,7 +16,8 @@ class IsolatedResult:
     value: Any = None
     error_type: str | None = None
     """Exception class name ("ZeroDivisionError"), or a worker-level cause: "Timeout", "MemoryLimit",
-    "CPUTimeLimit", "WorkerCrashed", "WorkerExited", "PicklingError"."""
+    "CPUTimeLimit", "WorkerCrashed", "WorkerExited", "PicklingError" (arguments), "UnsupportedReturnType",
+    "ReplyTooLarge", "MalformedReply"."""
     error_message: str = ""
     traceback: str = ""
     lineno: int | None = None

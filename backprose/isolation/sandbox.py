@@ -98,8 +98,9 @@ class _Pool:
 class Sandbox:
     """Runs functions given as source text in separate worker processes, under `Limits`.
 
-    Workers start on demand (up to `workers` at once) and stay warm between calls; a worker that is
-    killed, crashes or exits is replaced by a fresh one on a later call. `strict=True` starts workers
+    Workers start on demand (up to `workers` at once) and stay warm between calls; each call runs in a
+    fresh child a worker forks from its clean state, so no call sees what an earlier one changed. A
+    worker that is killed or exits is replaced by a fresh one on a later call. `strict=True` starts workers
     with `python -I`, a scrubbed environment (only `env_keep` and a short allow-list survive, so no
     API keys) and a private temp dir as cwd and HOME.
     """
@@ -136,11 +137,14 @@ class Sandbox:
         limits: Limits | None = None,
         globals: Mapping[str, Any] | None = None,
         modules: Sequence[str] = (),
+        preload: Sequence[str] = (),
     ) -> IsolatedResult:
         """Exec `source` in a fresh namespace in a worker; return the outcome of `func_name(*args, **kwargs)`.
 
         `globals` (plain data) and `modules` (names like "math" or "numpy as np") are put in the namespace
-        first. Never raises for what the code does: errors, hangs and crashes are results.
+        first. `preload` names modules the code itself imports (a harness, say): the worker imports them
+        once, so each call's fresh child starts with them loaded; they are not put in the namespace. Never
+        raises for what the code does: errors, hangs and crashes are results.
         """
         limits = limits or self.limits
         request = {
@@ -151,6 +155,7 @@ class Sandbox:
             "kwargs": dict(kwargs or {}),
             "globals": dict(globals or {}),
             "modules": list(modules),
+            "preload": list(preload),
         }
         worker = self._pool.acquire()
         reuse = False

@@ -101,7 +101,8 @@ class Evaluator:
 
         def run(chunk: list[Any]) -> IsolatedResult:
             return self.sandbox.run(source, ENTRY, (chunk, self.client_config, dict(prompts or {})),
-                                    filename=f"<design {name}>", limits=self.limits)
+                                    filename=f"<design {name}>", limits=self.limits,
+                                    preload=("backprose.search.worker",))
 
         if len(chunks) == 1:
             results = [run(chunks[0])]

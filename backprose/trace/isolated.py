@@ -2,8 +2,9 @@
 
 Only plain data crosses: the current source, the raw argument values, the plain-data globals the source
 names, and the modules it uses. A method's `self` crosses as a snapshot of its plain attributes (parameters
-appear as objects with `.value`). Failures come back as an exception whose `feedback_text` is what the
-optimizer reads: the error, and the failing line of the optimized source.
+appear as objects with `.value`). The return value comes back as data (see `backprose.isolation.wire`), never
+as a pickle. Failures come back as an exception whose `feedback_text` is what the optimizer reads: the
+error, and the failing line of the optimized source.
 """
 
 from __future__ import annotations

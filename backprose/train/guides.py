@@ -139,13 +139,17 @@ def target_regex(output: Any, example: Example) -> Judgement:
     return regex(str(example.target))(output, example)
 
 
-def unit_tests(tests: Sequence[Callable[[Any], Any]] | None = None) -> Callable[[Any, Example], Judgement]:
+def unit_tests(tests: Sequence[Callable[[Any], Any]] | None = None, *,
+               limits: Any = None) -> Callable[[Any, Example], Judgement]:
     """A guide that runs test functions on the output: the score is the fraction that pass.
 
     Without `tests`, the example's target must be a list of Python expressions over `output` (e.g.
-    `"output.startswith('A')"`), evaluated with no builtins beyond `len`, `int`, `str`, `float`.
+    `"output.startswith('A')"`). Dataset text is never evaluated in this process: the expressions run in
+    the default sandbox under `limits` (default 5 s), with only a few builtins (`len`, `sorted`, `sum`, ...).
     """
-    safe = {"len": len, "int": int, "str": str, "float": float, "abs": abs}
+    from backprose.isolation import Limits
+
+    limits = limits or Limits(wall_time=5.0)
 
     def guide(output: Any, example: Example) -> Judgement:
         value = getattr(output, "value", output)
@@ -153,8 +157,7 @@ def unit_tests(tests: Sequence[Callable[[Any], Any]] | None = None) -> Callable[
         if tests is not None:
             checks = [(getattr(t, "__name__", f"test {i}"), t) for i, t in enumerate(tests)]
         else:
-            for expr in list(example.target or []):
-                checks.append((str(expr), lambda v, e=str(expr): eval(e, {"__builtins__": safe}, {"output": v})))
+            checks = _target_checks(value, [str(e) for e in list(example.target or [])], limits)
         failures = []
         for name, check in checks:
             try:
@@ -170,6 +173,45 @@ def unit_tests(tests: Sequence[Callable[[Any], Any]] | None = None) -> Callable[
 
     guide.__name__ = "unit_tests"
     return guide
+
+
+# Runs in a sandbox worker: checks written in the dataset are text from outside, so they are never
+# evaluated in the trainer's process (a restricted `eval` there is escapable).
+# Names starting with "_" are refused too, which closes the usual escapes (`().__class__.__base__...`).
+_TARGET_CHECKS = """
+import ast, builtins
+
+def run_checks(output, expressions):
+    allowed = {name: getattr(builtins, name) for name in BUILTINS}
+    results = []
+    for expr in expressions:
+        try:
+            tree = ast.parse(expr, mode="eval")
+            for node in ast.walk(tree):
+                name = getattr(node, "attr", None) or getattr(node, "id", None) or getattr(node, "arg", None)
+                if isinstance(name, str) and name.startswith("_") and name != "_":
+                    raise NameError(f"names starting with '_' are not allowed in a check ({name})")
+            held = eval(compile(tree, "<check>", "eval"), {"__builtins__": allowed}, {"output": output})
+            results.append([held is None or bool(held), ""])
+        except Exception as exc:
+            results.append([False, f" raised {type(exc).__name__}: {exc}"])
+    return results
+"""
+_CHECK_BUILTINS = ("abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "isinstance", "len", "list",
+                   "max", "min", "range", "repr", "round", "set", "sorted", "str", "sum", "tuple", "zip")
+
+
+def _target_checks(value: Any, expressions: list[str], limits: Any) -> list[tuple[str, Callable[[Any], bool]]]:
+    """The target's expressions as checks whose outcomes were computed in an isolated worker."""
+    from backprose.isolation import default_sandbox
+
+    if not expressions:
+        return []
+    res = default_sandbox().run(_TARGET_CHECKS, "run_checks", (value, expressions), filename="<unit tests>",
+                                globals={"BUILTINS": _CHECK_BUILTINS}, limits=limits)
+    if not res.ok:
+        return [(f"{expr} could not run ({res.describe()})", lambda _: False) for expr in expressions]
+    return [(expr + note, lambda _, held=held: held) for expr, (held, note) in zip(expressions, res.value, strict=True)]
 
 
 def llm_judge(criteria: str = "Is the answer correct and well formatted?", *, llm: Any = None,

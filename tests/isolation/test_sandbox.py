@@ -19,7 +19,7 @@ def area(r, *, scale=1.0):
 
 def pid():
     import os
-    return os.getpid()
+    return os.getpid(), os.getppid()
 """
 
 
@@ -33,20 +33,21 @@ def test_returns_value_and_captures_stdout(sandbox: Sandbox) -> None:
 
 
 def test_runs_in_another_process(sandbox: Sandbox) -> None:
-    worker_pid = sandbox.run(SOURCE, "pid").value
-    assert worker_pid != os.getpid()
-    assert worker_pid in sandbox.worker_pids()
+    code_pid, worker_pid = sandbox.run(SOURCE, "pid").value
+    assert os.getpid() not in (code_pid, worker_pid)
+    assert worker_pid in sandbox.worker_pids()  # the code runs in a child of a warm worker
 
 
-def test_workers_are_reused_between_calls() -> None:
+def test_workers_are_reused_between_calls_and_each_call_gets_a_fresh_child() -> None:
     with Sandbox(workers=1) as sb:
-        first = sb.run(SOURCE, "pid").value
-        assert [sb.run(SOURCE, "pid").value for _ in range(3)] == [first] * 3
+        calls = [sb.run(SOURCE, "pid").value for _ in range(4)]
+    assert len({worker for _, worker in calls}) == 1
+    assert len({child for child, _ in calls}) == 4
 
 
 def test_max_calls_per_worker_recycles_the_worker() -> None:
     with Sandbox(workers=1, max_calls_per_worker=2) as sb:
-        pids = [sb.run(SOURCE, "pid").value for _ in range(4)]
+        pids = [sb.run(SOURCE, "pid").value[1] for _ in range(4)]
     assert pids[0] == pids[1] and pids[2] == pids[3] and pids[0] != pids[2]
 
 

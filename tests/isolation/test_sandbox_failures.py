@@ -154,11 +154,11 @@ def test_system_exit_is_an_ordinary_error(sandbox: Sandbox) -> None:
     assert res.lineno == line_of("raise SystemExit(4)")
 
 
-def test_unpicklable_results_are_error_results(sandbox: Sandbox) -> None:
-    for name in ("make_lambda", "make_local"):
+def test_results_that_are_not_plain_data_are_error_results(sandbox: Sandbox) -> None:
+    for name, type_name in (("make_lambda", "function"), ("make_local", "__optimized__.Local")):
         res = sandbox.run(FAULTY, name)
-        assert not res.ok and res.error_type == "PicklingError", name
-        assert "plain data" in res.error_message
+        assert not res.ok and res.error_type == "UnsupportedReturnType", name
+        assert "plain data" in res.error_message and type_name in res.error_message
     assert sandbox.run(OK_SOURCE, "f", (1,)).value == 2
 
 
@@ -196,3 +196,11 @@ def _running(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+def test_a_crash_is_reported_even_when_a_process_the_code_forked_holds_the_reply_pipe() -> None:
+    src = "import ctypes, os, time\ndef f():\n    if os.fork() == 0:\n        time.sleep(60)\n    ctypes.string_at(0)\n"
+    with Sandbox(limits=Limits(wall_time=30), workers=1) as sb:
+        res = sb.run(src, "f")
+        assert res.error_type == "WorkerCrashed" and res.exit_code == -11 and not res.timed_out
+        assert sb.run(OK_SOURCE, "f", (1,)).value == 2
