@@ -101,7 +101,7 @@ def test_opro_without_score_or_feedback_warns_but_still_proposes():
 # --- a reply without JSON is never adopted ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", PER_PARAMETER)
+@pytest.mark.parametrize("kind", [*PER_PARAMETER, OPRO])
 def test_a_text_reply_without_json_is_never_adopted(kind, caplog):
     p = bp.param("Be brief.", name="style", description="how replies sound")
     extend(p, "x").backward("Be warmer.")
