@@ -289,6 +289,8 @@ class Optimizer:
         at temperature 0 the model would otherwise propose the very same values again, step after step;
         optimizers that show `refusals(p)` and refuse a repeat (`repeats_refusal`) move on instead."""
         for change in update.accepted:
+            logger.info("%s: the trainer refused the value of %s (%s)", type(self).__name__, change.name,
+                        _cut(reason, 200))
             past = self.refused.setdefault(change.name, [])
             past[:] = [r for r in past if not same_value(r["value"], _jsonable(change.new))]
             past.append({"value": _jsonable(change.new), "reason": reason})

@@ -52,3 +52,22 @@ def test_set_spec_checks_each_text_through_its_parameter(spec):
         net.set_spec(doc)
     assert agg.value == "Merge the answers."
     assert net.agent("solve", "a").system.value == "You are a calculator."  # all or nothing
+
+
+def test_adapt_logs_keeping_the_learned_spec(spec, caplog):
+    from backprose.networks import adapt
+
+    caplog.set_level(logging.INFO, logger="backprose")
+    net = AgentNetwork(spec, llm=player(lambda m: "1"))
+    doc = adapt(net.spec(), "other", llm=player(lambda m: "1", plan={"layers": "?"}))
+    assert [layer["name"] for layer in doc["layers"]] == ["solve", "answer"]
+    assert any(r.levelno == logging.WARNING and "keeping the learned spec" in r.getMessage() for r in caplog.records)
+
+
+def test_a_gradient_whose_reply_stays_unusable_is_logged_as_skipped(spec, caplog):
+    from backprose.networks.gradients import NetworkGradients
+
+    caplog.set_level(logging.INFO, logger="backprose")
+    grads = NetworkGradients(Scripted(["not json", "still not json"]))
+    assert grads._ask("global", "global_gradient_system.j2", "review", {"type": "object", "required": ["critique"]}) is None
+    assert any("global gradient skipped" in r.getMessage() for r in caplog.records)

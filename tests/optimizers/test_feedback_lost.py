@@ -155,3 +155,13 @@ def test_memroy_size_is_refused_with_a_clear_message():
 def test_a_parameter_group_with_an_unknown_key_is_refused():
     with pytest.raises(UnknownOption, match="budgett"):
         OptoPrime([{"params": [bp.param("a")], "budgett": 3}], llm=Scripted([]))
+
+
+def test_a_value_the_trainer_refused_is_one_log_line(caplog):
+    x = bp.param(1.0, name="x")
+    opt = Optimizer([x])
+    update = opt.apply(Proposal({x: 2.0}))
+    caplog.set_level(logging.INFO, logger="backprose")
+    opt.record_refusal(update, "validation score fell")
+    [line] = [r for r in caplog.records if "trainer refused" in r.getMessage()]
+    assert "x" in line.getMessage() and "validation score fell" in line.getMessage()
