@@ -15,16 +15,13 @@ from typing import Any
 
 from backprose.errors import InvalidUpdate, ReplyFormatError
 from backprose.llm.base import estimate_tokens, normalize_messages
-from backprose.llm.structured import check, render, response_format
+from backprose.llm.structured import ECHO_CHARS, PROBLEM_CHARS, capped, check, render, response_format
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Proposal, check_retries
 from backprose.optimizers.prompts import Templates
 
 logger = logging.getLogger(__name__)
 Checker = Callable[[Any], list[str]]
-ECHO_CHARS = 1200  # how much of a bad reply is shown back in the retry
-PROBLEM_CHARS = 800  # the problems listed in a retry, all together
-ONE_PROBLEM_CHARS = 300  # one problem at most (a refusal may quote a long value)
 
 
 def instructions(schema: Mapping[str, Any] | None) -> str:
@@ -58,15 +55,7 @@ def _problems(text: str, schema: Mapping[str, Any] | None, checker: Checker) -> 
 
 
 def _retry(asked: list[dict[str, Any]], reply: str, problems: list[str], templates: Templates) -> list[dict]:
-    shown = reply if len(reply) <= ECHO_CHARS else reply[: ECHO_CHARS - 20] + " ...[reply cut]"
-    listed, used = [], 0
-    for problem in problems:
-        problem = problem if len(problem) <= ONE_PROBLEM_CHARS else problem[: ONE_PROBLEM_CHARS - 5] + " ..."
-        if used + len(problem) > PROBLEM_CHARS:
-            listed.append(f"... and {len(problems) - len(listed)} more problems")
-            break
-        listed.append(problem)
-        used += len(problem)
+    shown, listed = capped(reply, problems)
     note = templates.render("reply_retry.j2", problems=listed)
     return [*asked, {"role": "assistant", "content": shown}, {"role": "user", "content": note}]
 

@@ -69,5 +69,6 @@ def test_a_gradient_whose_reply_stays_unusable_is_logged_as_skipped(spec, caplog
 
     caplog.set_level(logging.INFO, logger="backprose")
     grads = NetworkGradients(Scripted(["not json", "still not json"]))
-    assert grads._ask("global", "global_gradient_system.j2", "review", {"type": "object", "required": ["critique"]}) is None
+    schema = {"type": "object", "required": ["critique"]}
+    assert grads._ask("global", "global_gradient_system.j2", "review", schema) is None
     assert any("global gradient skipped" in r.getMessage() for r in caplog.records)

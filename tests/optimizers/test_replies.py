@@ -184,7 +184,7 @@ def test_a_suggestion_that_repeats_the_description_is_retried_then_refused(name)
 
 def test_the_retry_prompt_caps_the_bad_reply_and_the_problem_list():
     """A long bad reply and many long problems must not blow the budget (seen: 8-9k tokens on a 3k budget)."""
-    from backprose.optimizers.replies import ECHO_CHARS, ONE_PROBLEM_CHARS, PROBLEM_CHARS
+    from backprose.llm.structured import ECHO_CHARS, ONE_PROBLEM_CHARS, PROBLEM_CHARS
 
     problems = [f"problem {i}: " + "the value quoted back " * 200 for i in range(60)]
     calls = iter([problems, []])
@@ -215,3 +215,17 @@ def test_a_missing_golden_fails_and_is_not_written(tmp_path, monkeypatch):
     monkeypatch.setenv("BACKPROSE_UPDATE_GOLDEN", "1")  # only an explicit run by hand rewrites it
     compare_golden(path, "new")
     assert path.read_text(encoding="utf-8") == "new\n"
+
+
+def test_the_structured_repair_request_caps_the_bad_reply_and_the_problems_too():
+    """The repair round trip of `complete_json` (network planning and gradients) keeps the same caps."""
+    from backprose.llm.structured import ECHO_CHARS, PROBLEM_CHARS, complete_json
+
+    many = {"type": "object", "required": [f"key_{i}_" + "k" * 120 for i in range(40)]}
+    llm = Scripted(["{" + '"a": "' + "z" * 40_000 + '"}', json.dumps({k: 1 for k in many["required"]})])
+    complete_json(llm, "q", many, name="x")
+    repair = llm.prompts[1]
+    assert len(repair[-2]["content"]) <= ECHO_CHARS
+    note = repair[-1]["content"]
+    schema_text = json.dumps(many, indent=2)
+    assert len(note) - len(schema_text) <= PROBLEM_CHARS + 400 and "more problems" in note
