@@ -134,11 +134,9 @@ def same_text(a: Any, b: Any) -> bool:
 def missing_feedback(params: Iterable[Parameter]) -> str:
     """Why `params` (trainable, without feedback) cannot change: each name, and where its value left the graph
     when that is known."""
-    named = []
-    for p in params:
-        where = f" (its value left the graph at {', '.join(p.escapes)})" if p.escapes else ""
-        named.append(f"{p.name!r}{where}")
-    return (f"no feedback reached {', '.join(named)}. Feedback flows back only through traced ops: pass the "
+    named = [f"{p.name!r}, whose value left the graph at {', '.join(p.escapes)}" if p.escapes else repr(p.name)
+             for p in params]
+    return (f"no feedback reached {'; '.join(named)}. Feedback flows back only through traced ops: pass the "
             "parameter itself into a bundle or an op, not str(p), an f-string, .format or .value")
 
 
