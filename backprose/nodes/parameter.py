@@ -25,7 +25,7 @@ from backprose.nodes.node import Node
 
 VALUE_TYPES = ("text", "number", "bool", "json", "array", "code")
 MAX_ESCAPES = 3  # places remembered per parameter where its value left the graph
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # backprose's own files
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_+-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
 
 
@@ -148,7 +148,7 @@ class Parameter(Node):
             return
         frame = sys._getframe(2)
         filename = frame.f_code.co_filename
-        if filename.startswith(_PACKAGE) or filename.startswith("<frozen"):
+        if filename.startswith(PACKAGE_DIR) or filename.startswith("<frozen"):
             return
         place = f"{filename}:{frame.f_lineno} ({how})"
         if place not in self.escapes:

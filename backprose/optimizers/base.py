@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Iterable, Mapping
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from backprose.errors import InvalidUpdate, NoFeedbackWarning, UnknownOption
-from backprose.nodes.parameter import Parameter, bare
+from backprose.nodes.parameter import PACKAGE_DIR, Parameter, bare
 
 logger = logging.getLogger(__name__)
 
@@ -99,13 +98,10 @@ class Update:
 MAX_REFUSED = 3  # refused values remembered per parameter
 
 
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
 def _user_stacklevel() -> int:
     """The `stacklevel` that points a warning at the first caller outside backprose."""
     frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(PACKAGE_DIR):
         frame, level = frame.f_back, level + 1
     return level
 
@@ -181,8 +177,7 @@ class Optimizer:
         known = {name for klass in type(self).__mro__ if "__init__" in vars(klass)
                  for name, arg in inspect.signature(vars(klass)["__init__"]).parameters.items()
                  if arg.kind in (arg.KEYWORD_ONLY, arg.POSITIONAL_OR_KEYWORD) and name not in ("self", "parameters")}
-        for name in options:
-            raise UnknownOption(type(self).__name__, name, sorted(known))
+        raise UnknownOption(type(self).__name__, next(iter(options)), sorted(known))
 
     @property
     def llm(self) -> Any:
@@ -257,10 +252,12 @@ class Optimizer:
             update.changes.append(Change(p, old, new, True))
         for change in update.rejected:
             logger.info("%s refused a value for %s: %s", type(self).__name__, change.name, _cut(change.reason, 300))
-        if not update.accepted:
-            update.note = (f"the suggestion for {', '.join(same)} equals the current value" if same and not
-                           update.changes else "every suggestion was refused" if update.changes else
-                           proposal.reasoning or "the proposal suggested no values")
+        if update.rejected and not update.accepted:
+            update.note = "every suggestion was refused"
+        elif same and not update.changes:
+            update.note = f"the suggestion for {', '.join(same)} equals the current value"
+        elif not proposal.values:
+            update.note = proposal.reasoning or "the proposal suggested no values"
         self.log.append({"kind": "update", **update.as_dict()})
         return update
 
