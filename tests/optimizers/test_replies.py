@@ -6,14 +6,15 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from optimizer_graphs import numeric_graph
+from optimizer_graphs import add, extend, numeric_graph, square
 
 import backprose as bp
 from backprose.errors import InvalidUpdate, ReplyFormatError
 from backprose.llm import Scripted
 from backprose.nodes.parameter import strip_fence
+from backprose.optimizers import OptoPrime
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.replies import ask_json, check_values
 
@@ -229,3 +230,24 @@ def test_the_structured_repair_request_caps_the_bad_reply_and_the_problems_too()
     note = repair[-1]["content"]
     schema_text = json.dumps(many, indent=2)
     assert len(note) - len(schema_text) <= PROBLEM_CHARS + 400 and "more problems" in note
+
+
+_any_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=_any_json, text=st.text(max_size=60))
+def test_whatever_the_model_replies_a_step_leaves_each_parameter_valid(raw, text):
+    """Through the whole path (reply, parse, retry, proposal, apply): old value or a valid one, never else."""
+    x = bp.param(3.0, name="x", bounds=(-100, 100))
+    w = bp.param(np.zeros(2), name="w", bounds=(-1, 1))
+    note = bp.param("Be brief.", name="note", description="the note")
+    extend(note, add(square(x), w)).backward("x is too small")
+    replies = [json.dumps({"reasoning": "r", "suggestion": {"x": raw, "w": raw, "note": raw}}), text]
+    OptoPrime([x, w, note], llm=Scripted(replies * 2)).step()
+    assert isinstance(x.value, float) and -100 <= x.value <= 100
+    assert w.value.shape == (2,) and np.all(np.abs(w.value) <= 1)
+    assert isinstance(note.value, str) and note.value.strip().lower() != "the note"
