@@ -379,3 +379,22 @@ class NetworkNotBuilt(NetworkError):
     def __init__(self) -> None:
         super().__init__("the agent network has no layers. Build one with AgentNetwork.build(task, llm=...), pass "
                          "a spec to AgentNetwork(spec), or load a saved one with AgentNetwork.from_file(path).")
+
+
+
+# --- optimizer options and lost feedback -------------------------------------------------------------------
+
+
+class UnknownOption(BackproseError, TypeError):
+    """An optimizer was given an option it does not know (a typo would otherwise be ignored in silence)."""
+
+    def __init__(self, owner: str, name: str, known: list[str]):
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        super().__init__(f"{owner} has no option {name!r}; {hint}Known options: {', '.join(sorted(known))}.")
+
+
+class NoFeedbackWarning(UserWarning):
+    """An optimizer step found parameters without feedback (their value left the graph, or they were unused)."""

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from backprose.errors import InvalidUpdate
-from backprose.nodes.code import CodeParameter
 from backprose.nodes.parameter import Parameter
 from backprose.trace.bundle import Bundle
 
@@ -62,11 +61,7 @@ class Module:
             except InvalidUpdate as exc:
                 raise InvalidUpdate(f"state entry {name!r}: {exc}") from None
         for name, value in decoded.items():
-            p = params[name]
-            if isinstance(p, CodeParameter):
-                p.value = value
-            else:
-                p._value = value
+            params[name].assign(value)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the state as JSON atomically: a crash mid-write leaves the previous file intact."""

@@ -114,11 +114,33 @@ def _with_instructions(messages: list[Message], schema: Mapping[str, Any] | None
     return [{"role": "system", "content": text}, *messages]
 
 
+ECHO_CHARS = 1200  # how much of a bad reply a repair request shows back
+PROBLEM_CHARS = 800  # the problems a repair request lists, all together
+ONE_PROBLEM_CHARS = 300  # one problem at most (a refusal may quote a long value)
+
+
+def capped(reply: str, problems: list[str]) -> tuple[str, list[str]]:
+    """The bad reply and its problems as a repair request shows them, within fixed sizes: a long reply or
+    a long list must not make the retry bigger than the budget the first request kept to."""
+    shown = reply if len(reply) <= ECHO_CHARS else reply[: ECHO_CHARS - 20] + " ...[reply cut]"
+    listed: list[str] = []
+    used = 0
+    for problem in problems:
+        problem = problem if len(problem) <= ONE_PROBLEM_CHARS else problem[: ONE_PROBLEM_CHARS - 5] + " ..."
+        if used + len(problem) > PROBLEM_CHARS:
+            listed.append(f"... and {len(problems) - len(listed)} more problems")
+            break
+        listed.append(problem)
+        used += len(problem)
+    return shown, listed
+
+
 def _repair_messages(
     messages: list[Message], reply: str, problems: list[str], schema: Mapping[str, Any] | None
 ) -> list[Message]:
-    note = render("json_repair.j2", problems=problems, schema=json.dumps(schema, indent=2) if schema else "")
-    return [*messages, {"role": "assistant", "content": reply}, {"role": "user", "content": note}]
+    shown, listed = capped(reply, problems)
+    note = render("json_repair.j2", problems=listed, schema=json.dumps(schema, indent=2) if schema else "")
+    return [*messages, {"role": "assistant", "content": shown}, {"role": "user", "content": note}]
 
 
 def _styles(client: LLM) -> tuple[str, ...]:

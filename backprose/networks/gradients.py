@@ -10,6 +10,7 @@ instructions). All of it lands in `.feedback` as ordinary `Feedback` records, so
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from backprose.trace.graph import topological_order
 if TYPE_CHECKING:
     from backprose.networks.network import AgentNetwork
 
+logger = logging.getLogger(__name__)
 GLOBAL_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"critique": {"type": "string"},
                                                                   "edits": {"type": "array"}},
                                  "required": ["critique"]}
@@ -123,6 +125,7 @@ class NetworkGradients:
             reply = ask_json(self.llm, messages, schema, name=f"{kind}_gradient", max_tokens=self.max_tokens,
                              temperature=self.temperature)
         except LLMFormatError as exc:
+            logger.warning("%s gradient skipped: the reply stayed unusable (%s)", kind, cut(exc, 200))
             self.log.append({"kind": kind, "messages": messages, "error": str(exc)})
             return None
         self.log.append({"kind": kind, "messages": messages, "reply": reply})

@@ -102,13 +102,13 @@ class AgentNetwork(Module):
                 else:
                     for part in ("system", "instructions", "demos"):
                         if f"{key}.{part}" in texts:
-                            getattr(self._agents[key], part)._value = texts[f"{key}.{part}"]
+                            getattr(self._agents[key], part).value = texts[f"{key}.{part}"]
             if name not in self._aggregators:
                 self._aggregators[name] = param(texts.get(f"{name}.aggregator", DEFAULT_AGGREGATOR),
                                                 name=f"{name}.aggregator", description=(
                                                     f"system prompt of the synthesizer/critic of layer {name!r}"))
             elif f"{name}.aggregator" in texts:
-                self._aggregators[name]._value = texts[f"{name}.aggregator"]
+                self._aggregators[name].value = texts[f"{name}.aggregator"]
 
     # --- views --------------------------------------------------------------------------------------------
     @property
@@ -135,17 +135,22 @@ class AgentNetwork(Module):
         """
         clean = validate_spec(dict(doc), self.aggregations)
         structure, texts = split(clean)
-        changes = []
-        old_structure = self.structure._value
-        if structure != old_structure:
-            self.structure._value = self.structure.validate(structure)
-            changes.append((self.structure, old_structure, self.structure._value))
-        before = {name: p._value for name, p in self.named_parameters()}
-        self._sync()
-        for name, p in self.named_parameters():
-            if name in texts and p._value != texts[name]:
-                changes.append((p, before.get(name, p._value), texts[name]))
-                p._value = texts[name]
+        changes: list[tuple[Parameter, Any, Any]] = []
+        try:
+            old_structure = self.structure._value
+            if structure != old_structure:
+                self.structure.value = structure
+                changes.append((self.structure, old_structure, self.structure._value))
+            before = {name: p._value for name, p in self.named_parameters()}
+            self._sync()
+            for name, p in self.named_parameters():
+                if name in texts and p._value != texts[name]:
+                    p.value = texts[name]
+                    changes.append((p, before.get(name, p._value), p._value))
+        except InvalidUpdate:  # all or nothing: undo what was written, through the same write
+            for p, old, _ in reversed(changes):
+                p.assign(old)
+            raise
         return changes
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
@@ -173,13 +178,13 @@ class AgentNetwork(Module):
         old = self.structure._value
         if "structure" in state:
             try:
-                self.structure._value = self.structure.validate(decode(state["structure"], self.structure))
+                self.structure.value = decode(state["structure"], self.structure)
             except InvalidUpdate as exc:
                 raise InvalidUpdate(f"state entry 'structure': {exc}") from None
         try:
             super().load_state_dict(state, strict=strict)
         except Exception:
-            self.structure._value = old
+            self.structure.assign(old)
             raise
 
     # --- the forward pass ---------------------------------------------------------------------------------

@@ -15,17 +15,18 @@ like any other change.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from backprose.agent import Agent, exchange
-from backprose.errors import InvalidEdit, InvalidSpec
+from backprose.errors import InvalidEdit, InvalidSpec, InvalidUpdate
 from backprose.llm.accounting import track_usage
 from backprose.networks.patch import apply_patch
 from backprose.networks.spec import validate_spec
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
-from backprose.optimizers.base import Change, Optimizer, Proposal, Update
+from backprose.optimizers.base import Change, Optimizer, Proposal, Update, missing_feedback
 from backprose.optimizers.reduce import default_score
 from backprose.optimizers.reflect import Reflect
 from backprose.optimizers.textgrad import TextGrad
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from backprose.networks.gradients import Gradients, NetworkGradients
     from backprose.networks.network import AgentNetwork
 
+logger = logging.getLogger(__name__)
 TARGETS = ("system", "instructions", "aggregator")
 REWRITERS = ("textgrad", "reflect")
 
@@ -56,10 +58,10 @@ class NetworkOptimizer(Optimizer):
     def __init__(self, network: AgentNetwork, llm: Any = None, *, targets: Sequence[str] = ("instructions",),
                  edits: bool = True, momentum: int = 2, gradient_memory: int = 2, budget: int = 3000,
                  max_tokens: int = 384, gradients: NetworkGradients | None = None, workers: int = 1,
-                 rewriter: str = "textgrad", per_step: int | None = None, demos: int = 2) -> None:
+                 rewriter: str = "textgrad", per_step: int | None = None, demos: int = 2, **options: Any) -> None:
         from backprose.networks.gradients import NetworkGradients
 
-        super().__init__(network.parameters(), llm)
+        super().__init__(network.parameters(), llm, **options)
         unknown = set(targets) - set(TARGETS)
         if unknown:
             raise ValueError(f"unknown targets {sorted(unknown)}; pick from {TARGETS}")
@@ -167,6 +169,7 @@ class NetworkOptimizer(Optimizer):
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
         outputs, texts = self.judged()
         if not outputs:
+            self.warn_no_feedback([self.network.structure])
             return []
         chosen = self._this_step()
         demos = [d for d in [self._demo_proposal(chosen, outputs, texts)] if d is not None]
@@ -198,6 +201,7 @@ class NetworkOptimizer(Optimizer):
                     notes.append(f"structure: {len(grads.edits)} edit(s) proposed")
             except (InvalidEdit, InvalidSpec) as exc:
                 notes.append(f"structure: edits refused, the network stays as it is ({exc})")
+                logger.info("NetworkOptimizer: %s", notes[-1][:300])
         rewritten = any(p.feedback for _, p in chosen)
         wanted = n - len(demos)
         prompt_proposals = self._prompt_optimizer().propose(wanted, **options) if rewritten else []
@@ -216,6 +220,11 @@ class NetworkOptimizer(Optimizer):
                                       {"spec": candidate_spec, "candidate": i}))
         return proposals
 
+    def no_proposal(self) -> str:
+        if not self.judged()[0]:
+            return missing_feedback([self.network.structure])
+        return "the backward phase proposed no edit and no new prompt"
+
     # --- applying -----------------------------------------------------------------------------------------
     def apply(self, proposal: Proposal) -> Update:
         """Adopt the proposed spec (validated; refused whole if invalid), then the proposed texts."""
@@ -225,12 +234,13 @@ class NetworkOptimizer(Optimizer):
             before = self.network.structure._value
             try:
                 update.changes += [Change(p, old, new, True) for p, old, new in self.network.set_spec(spec)]
-            except InvalidSpec as exc:
+            except (InvalidSpec, InvalidUpdate) as exc:
                 update.changes.append(Change(self.network.structure, before, spec, False, str(exc)))
         active = {id(p) for p in self.network.parameters()}
         values = {p: v for p, v in proposal.values.items() if id(p) in active}
         rest = super().apply(Proposal(values, proposal.reasoning))
         update.changes += rest.changes
+        update.note = "" if update.accepted else rest.note
         return update
 
     # --- state --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ get sensible defaults) and checked; an invalid design gets one retry that lists 
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from backprose.networks.prompts import cut, render
 from backprose.networks.replies import ask_json
 from backprose.networks.spec import DEFAULT_ROLE, check_spec, validate_spec
 
+logger = logging.getLogger(__name__)
 SCHEMA: dict[str, Any] = {"type": "object", "properties": {"layers": {"type": "array"}}, "required": ["layers"]}
 
 
@@ -88,6 +90,7 @@ def decompose(task: str, *, llm: Any = None, examples: Iterable[Any] = (), layer
                            temperature=0)
         except LLMFormatError as exc:
             problems = [f"the reply was not the requested JSON ({cut(exc, 200)})"]
+            logger.info("network design: %s", problems[0])
             continue
         doc = normalize(raw, names, team_size)
         if isinstance(doc, dict):
@@ -95,7 +98,10 @@ def decompose(task: str, *, llm: Any = None, examples: Iterable[Any] = (), layer
         problems = check_spec(doc, names, max_layers=layers, max_agents=team_size)
         if not problems:
             return validate_spec(doc, names)
+        logger.info("network design refused: %s", cut("; ".join(problems), 300))
     if fallback is not None:
+        logger.warning("network design: the model's designs were unusable (%s); using the fallback spec",
+                       cut("; ".join(problems), 300))
         return validate_spec({**dict(fallback), "task": fallback.get("task") or task}, names)
     raise InvalidSpec(problems, "pass fallback= (a spec to use when the model's design is invalid) or a "
                                 "stronger model")
@@ -116,7 +122,8 @@ def adapt(learned: Mapping[str, Any], task: str, *, llm: Any = None, layers: int
         raw = ask_json(_client(llm), [{"role": "system", "content": render("decompose_system.j2")},
                                       {"role": "user", "content": user}], SCHEMA, name="network_spec",
                        max_tokens=max_tokens, temperature=0)
-    except LLMFormatError:
+    except LLMFormatError as exc:
+        logger.info("network adaptation: the reply was not the requested JSON (%s)", cut(exc, 200))
         raw = None
     out: list[Any] = []
     for item in (raw or {}).get("layers", []) if isinstance(raw, dict) else []:
@@ -126,6 +133,9 @@ def adapt(learned: Mapping[str, Any], task: str, *, llm: Any = None, layers: int
             out.append(item)
     size = max([team_size, *(len(layer["agents"]) for layer in learned["layers"])])
     doc = normalize({"task": task, "layers": out[:layers]}, names, size)
-    if check_spec(doc, names, max_layers=layers, max_agents=size):
+    problems = check_spec(doc, names, max_layers=layers, max_agents=size)
+    if problems:
+        logger.warning("network adaptation: the model's design was unusable (%s); keeping the learned spec",
+                       cut("; ".join(problems), 300))
         return validate_spec({**copy.deepcopy(dict(learned)), "task": task}, names)
     return validate_spec(doc, names)

@@ -8,10 +8,13 @@ Python's strict JSON reader refuses those, so a critique or a design that reads 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from backprose.errors import LLMFormatError
+
+logger = logging.getLogger(__name__)
 
 
 def lenient_json(text: str) -> dict[str, Any] | None:
@@ -43,4 +46,5 @@ def ask_json(llm: Any, messages: Sequence[Mapping[str, str]], schema: Mapping[st
         value = lenient_json(exc.raw)
         if value is None or any(key not in value for key in schema.get("required", ())):
             raise
+        logger.info("%s: the structured reply did not parse; using the JSON object found in its text", name)
         return value

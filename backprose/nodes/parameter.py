@@ -1,19 +1,32 @@
-"""Trainable values. Every assignment is validated against the parameter's type, so a bad update from an
-optimizer is refused with a reason and the old value stays."""
+"""Trainable values. A `Parameter` owns its value's whole lifecycle: `check` turns a raw suggestion (a model's
+reply, a user's assignment) into a value it accepts or refuses with a reason, and `assign` is the one write.
+Code elsewhere calls those two, so a bad update never corrupts a parameter: the old value stays.
+
+A parameter also remembers where, while tracing, its value left the graph as plain text (`str(p)`, an
+f-string, `.format`, `.value` read outside a bundle): feedback cannot flow back through such a copy, and an
+optimizer step that finds no feedback names these places.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from backprose.context import _reads, is_tracing
 from backprose.errors import InvalidUpdate
 from backprose.nodes.node import Node
 
 VALUE_TYPES = ("text", "number", "bool", "json", "array", "code")
+MAX_ESCAPES = 3  # places remembered per parameter where its value left the graph
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # backprose's own files
+_FENCE = re.compile(r"^\s*```[a-zA-Z0-9_+-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
 
 
 def infer_type(value: Any) -> str:
@@ -40,7 +53,7 @@ class Parameter(Node):
     """A value the optimizer may change. `description` and `constraint` tell the optimizer what it is for."""
 
     kind = "parameter"
-    __slots__ = ("value_type", "trainable", "constraint", "bounds", "projection")
+    __slots__ = ("value_type", "trainable", "constraint", "bounds", "projection", "escapes")
 
     def __init__(
         self,
@@ -59,6 +72,7 @@ class Parameter(Node):
         self.constraint = constraint
         self.bounds = bounds
         self.projection = projection
+        self.escapes: list[str] = []
         self._value = value.copy() if isinstance(value, np.ndarray) else value
         self._value = self.validate(value)
 
@@ -67,23 +81,104 @@ class Parameter(Node):
 
     @property
     def value(self) -> Any:
+        if _reads.get() is None:
+            self._note_escape("a read of .value")
         return Node.value.fget(self)  # type: ignore[attr-defined]
 
     @value.setter
     def value(self, new: Any) -> None:
-        self._value = self.validate(new)
+        self.assign(self.validate(new))
+
+    # --- the lifecycle of a value ---------------------------------------------------------------------------
+    def check(self, raw: Any) -> Any:
+        """The value a suggestion `raw` would become, or InvalidUpdate saying why it cannot. Changes nothing.
+
+        Loosens the forms models write (a value wrapped once more in an object, code in a ``` fence, a number
+        or an array as text), validates the type, applies the projection, and refuses the description handed
+        back instead of a value (small models do this).
+        """
+        value = self.validate(self._loosen(raw))
+        if isinstance(value, str) and self.description and bare(value) == bare(self.description):
+            raise InvalidUpdate(f"{self.name}: the suggestion repeats the parameter's description "
+                                f"({self.description!r}); write the value itself")
+        return value
 
     def validate(self, new: Any) -> Any:
-        """The accepted form of `new`, or InvalidUpdate saying why it cannot be this parameter's value."""
-        coerced = _COERCE[self.value_type](self, new)
+        """The accepted form of `new` (type checked, then projected and checked again), or InvalidUpdate."""
+        coerced = self._coerce(new)
         if self.projection is not None:
             try:
-                coerced = _COERCE[self.value_type](self, self.projection(coerced))
+                coerced = self._coerce(self.projection(coerced))
             except InvalidUpdate:
                 raise
             except Exception as exc:
                 raise InvalidUpdate(f"{self.name}: the projection rejected the value: {exc}") from exc
         return coerced
+
+    def assign(self, value: Any) -> None:
+        """The one write of the value: `value` comes from `check`/`validate`, or is a value it held before."""
+        self._value = value
+
+    def _coerce(self, new: Any) -> Any:
+        return _COERCE[self.value_type](self, new)
+
+    def _loosen(self, raw: Any) -> Any:
+        kind = self.value_type
+        if kind in ("code", "text") and isinstance(raw, dict) and len(raw) == 1:
+            (inner,) = raw.values()  # {"greeting": "..."}: one string inside is unambiguous
+            raw = inner if isinstance(inner, str) else raw
+        if kind == "code" and isinstance(raw, str):
+            return strip_fence(raw)
+        if kind == "text" and isinstance(raw, int | float) and not isinstance(raw, bool):
+            return str(raw)
+        if kind == "array" and isinstance(raw, str):
+            try:
+                return json.loads(raw)
+            except ValueError:
+                raise InvalidUpdate(f"{self.name} is an array; give a JSON list of numbers") from None
+        if kind == "number" and isinstance(raw, str):
+            return raw.strip()
+        return raw
+
+    # --- where the value left the graph ---------------------------------------------------------------------
+    def _note_escape(self, how: str) -> None:
+        """Remember the caller's file:line when user code (not the library) turns this value into plain data
+        while tracing; feedback cannot come back through that copy."""
+        if not is_tracing():
+            return
+        frame = sys._getframe(2)
+        filename = frame.f_code.co_filename
+        if filename.startswith(PACKAGE_DIR) or filename.startswith("<frozen"):
+            return
+        place = f"{filename}:{frame.f_lineno} ({how})"
+        if place not in self.escapes:
+            self.escapes.append(place)
+            del self.escapes[:-MAX_ESCAPES]
+
+    def __str__(self) -> str:
+        if _reads.get() is None:
+            self._note_escape("str()")
+        return str(Node.value.fget(self))  # type: ignore[attr-defined]
+
+    def __format__(self, spec: str) -> str:
+        if _reads.get() is None:
+            self._note_escape("an f-string or .format")
+        return format(Node.value.fget(self), spec)  # type: ignore[attr-defined]
+
+    def zero_feedback(self) -> None:
+        super().zero_feedback()
+        self.escapes = []
+
+
+def strip_fence(text: str) -> str:
+    """Code without the ``` fence a model likes to wrap it in."""
+    match = _FENCE.match(text)
+    return match.group(1) if match else text
+
+
+def bare(text: str) -> str:
+    """`text` without what does not change its meaning: case, runs of spaces, quotes, brackets, end stops."""
+    return " ".join(text.split()).strip(" .,;:'\"{}[]()").lower()
 
 
 def _text(p: Parameter, new: Any) -> str:

@@ -9,15 +9,20 @@ can be reverted, which is what validation-gated training and search strategies b
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
+import sys
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from backprose.errors import InvalidUpdate
-from backprose.nodes.code import CodeParameter
-from backprose.nodes.parameter import Parameter
+from backprose.errors import InvalidUpdate, NoFeedbackWarning, UnknownOption
+from backprose.nodes.parameter import PACKAGE_DIR, Parameter, bare
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,11 +52,12 @@ class Change:
 
 @dataclass
 class Update:
-    """What a step did. `revert()` restores every accepted change."""
+    """What a step did. `revert()` restores every accepted change; `note` says why nothing changed."""
 
     changes: list[Change] = field(default_factory=list)
     reasoning: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
 
     @property
     def accepted(self) -> list[Change]:
@@ -67,11 +73,11 @@ class Update:
 
     def revert(self) -> None:
         for change in reversed(self.accepted):
-            _assign(change.parameter, change.old)
+            change.parameter.assign(change.old)
 
     def reapply(self) -> None:
         for change in self.accepted:
-            _assign(change.parameter, change.new)
+            change.parameter.assign(change.new)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,17 +89,26 @@ class Update:
 
     def __repr__(self) -> str:
         parts = [f"{c.name}: {'ok' if c.accepted else 'refused (' + c.reason + ')'}" for c in self.changes]
-        return f"Update({'; '.join(parts) or 'no change'})"
+        if not self.accepted:
+            why = self.note or self.reasoning
+            parts.append(f"no change: {_cut(why, 300)}" if why else "no change")
+        return f"Update({'; '.join(parts)})"
 
 
 MAX_REFUSED = 3  # refused values remembered per parameter
 
 
-def _assign(p: Parameter, value: Any) -> None:
-    if isinstance(p, CodeParameter):
-        p.value = value
-    else:
-        p._value = value
+def _user_stacklevel() -> int:
+    """The `stacklevel` that points a warning at the first caller outside backprose."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _jsonable(value: Any) -> Any:
@@ -107,24 +122,18 @@ def same_value(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def bare(text: str) -> str:
-    """`text` without what does not change its meaning: case, runs of spaces, quotes, brackets, end stops."""
-    return " ".join(text.split()).strip(" .,;:'\"{}[]()").lower()
-
-
 def same_text(a: Any, b: Any) -> bool:
     """Equal values, or texts that differ only in case, spacing, quotes, brackets or end punctuation."""
     return same_value(a, b) or (isinstance(a, str) and isinstance(b, str) and bare(a) == bare(b))
 
 
-def echoes_description(p: Parameter, value: Any) -> str | None:
-    """Why `value` is no value at all but `p`'s description handed back (small models do this), or None."""
-    if not isinstance(value, str) or not p.description:
-        return None
-    if bare(value) != bare(p.description):
-        return None
-    return (f"{p.name}: the suggestion repeats the parameter's description ({p.description!r}); write the value "
-            "itself")
+def missing_feedback(params: Iterable[Parameter]) -> str:
+    """Why `params` (trainable, without feedback) cannot change: each name, and where its value left the graph
+    when that is known."""
+    named = [f"{p.name!r}, whose value left the graph at {', '.join(p.escapes)}" if p.escapes else repr(p.name)
+             for p in params]
+    return (f"no feedback reached {'; '.join(named)}. Feedback flows back only through traced ops: pass the "
+            "parameter itself into a bundle or an op, not str(p), an f-string, .format or .value")
 
 
 def check_retries(retries: int) -> int:
@@ -139,26 +148,36 @@ class Optimizer:
     """Base class: parameter groups, `propose`/`apply`/`step`, `zero_feedback` and resumable state."""
 
     def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
-                 retries: int = 1, **defaults: Any) -> None:
+                 retries: int = 1, **options: Any) -> None:
+        self.refuse_unknown(options)
         items = list(parameters)
         if not items:
             raise ValueError("the optimizer got no parameters; pass module.parameters() or a list of bp.param")
         groups = items if isinstance(items[0], Mapping) else [{"params": items}]
-        self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
         for group in groups:
+            self.refuse_unknown({k: v for k, v in group.items() if k != "params"})
             params = list(group["params"])
             bad = [p for p in params if not isinstance(p, Parameter)]
             if bad:
                 raise TypeError(f"optimizers take Parameters, got {type(bad[0]).__name__}; wrap values with "
                                 "bp.param(...)")
-            self.param_groups.append({**defaults, **group, "params": params})
+            self.param_groups.append({"params": params})
         self._llm = llm
         # may change between steps, e.g. to 0 when a budget has one request left
         self.retries = check_retries(retries)
         self.log: list[dict[str, Any]] = []
         # parameter name -> values the trainer tried and refused, newest last (see record_refusal)
         self.refused: dict[str, list[dict[str, Any]]] = {}
+
+    def refuse_unknown(self, options: Mapping[str, Any]) -> None:
+        """UnknownOption for the first option no constructor of this class takes, suggesting the close match."""
+        if not options:
+            return
+        known = {name for klass in type(self).__mro__ if "__init__" in vars(klass)
+                 for name, arg in inspect.signature(vars(klass)["__init__"]).parameters.items()
+                 if arg.kind in (arg.KEYWORD_ONLY, arg.POSITIONAL_OR_KEYWORD) and name not in ("self", "parameters")}
+        raise UnknownOption(type(self).__name__, next(iter(options)), sorted(known))
 
     @property
     def llm(self) -> Any:
@@ -176,6 +195,30 @@ class Optimizer:
         """Parameters this step may change: trainable ones that received feedback."""
         return [p for p in self.parameters if p.trainable and p.feedback]
 
+    def ready(self) -> list[Parameter]:
+        """`trainable()`, saying out loud (a NoFeedbackWarning and a log line) which parameters got no feedback:
+        all of them when nothing can change, else those known to have left the graph."""
+        params = self.trainable()
+        silent = [p for p in self.parameters if p.trainable and not p.feedback]
+        if not params and silent:
+            self.warn_no_feedback(silent)
+        elif any(p.escapes for p in silent):
+            self.warn_no_feedback([p for p in silent if p.escapes])
+        return params
+
+    def warn_no_feedback(self, params: list[Parameter]) -> str:
+        why = missing_feedback(params)
+        logger.warning("%s step: %s", type(self).__name__, why)
+        warnings.warn(f"{type(self).__name__} step: {why}", NoFeedbackWarning, stacklevel=_user_stacklevel())
+        return why
+
+    def no_proposal(self) -> str:
+        """Why a step got no proposal (for `repr(update)`)."""
+        silent = [p for p in self.parameters if p.trainable and not p.feedback]
+        if not any(p.trainable for p in self.parameters):
+            return "every parameter is frozen"
+        return missing_feedback(silent) if silent else "the optimizer proposed nothing"
+
     # --- the algorithm writes these ----------------------------------------------------------------------
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
         """`n` candidate updates from the current feedback; changes nothing."""
@@ -188,34 +231,48 @@ class Optimizer:
     def apply(self, proposal: Proposal) -> Update:
         """Validate each suggestion against its parameter; assign the valid ones, report the rest."""
         update = Update(reasoning=proposal.reasoning, usage=dict(proposal.usage))
+        same = []
         for p, suggestion in proposal.values.items():
             old = p._value
             if not p.trainable:
                 update.changes.append(Change(p, old, suggestion, False, "the parameter is frozen"))
                 continue
             try:
-                new = p.validate(suggestion)
+                new = p.check(suggestion)
             except InvalidUpdate as exc:
                 update.changes.append(Change(p, old, suggestion, False, str(exc)))
                 continue
-            echo = echoes_description(p, new)
-            if echo:
-                update.changes.append(Change(p, old, new, False, echo))
+            except Exception as exc:  # a projection's own error: a refusal too, never a corrupted value
+                update.changes.append(Change(p, old, suggestion, False, f"{p.name}: {type(exc).__name__}: {exc}"))
                 continue
             if same_value(new, old):
+                same.append(p.name)
                 continue
-            _assign(p, new)
+            p.assign(new)
             update.changes.append(Change(p, old, new, True))
+        for change in update.rejected:
+            logger.info("%s refused a value for %s: %s", type(self).__name__, change.name, _cut(change.reason, 300))
+        if update.rejected and not update.accepted:
+            update.note = "every suggestion was refused"
+        elif same and not update.changes:
+            update.note = f"the suggestion for {', '.join(same)} equals the current value"
+        elif not proposal.values:
+            update.note = proposal.reasoning or "the proposal suggested no values"
         self.log.append({"kind": "update", **update.as_dict()})
         return update
 
     def step(self, **options: Any) -> Update:
         proposals = self.propose(1, **options)
-        return self.apply(proposals[0]) if proposals else Update(reasoning="no proposal")
+        return self.apply(proposals[0]) if proposals else self._skipped()
 
     async def astep(self, **options: Any) -> Update:
         proposals = await self.apropose(1, **options)
-        return self.apply(proposals[0]) if proposals else Update(reasoning="no proposal")
+        return self.apply(proposals[0]) if proposals else self._skipped()
+
+    def _skipped(self) -> Update:
+        why = self.no_proposal()
+        logger.info("%s step skipped: %s", type(self).__name__, _cut(why, 300))
+        return Update(reasoning="no proposal", note=why)
 
     def zero_feedback(self) -> None:
         for p in self.parameters:
@@ -227,6 +284,8 @@ class Optimizer:
         at temperature 0 the model would otherwise propose the very same values again, step after step;
         optimizers that show `refusals(p)` and refuse a repeat (`repeats_refusal`) move on instead."""
         for change in update.accepted:
+            logger.info("%s: the trainer refused the value of %s (%s)", type(self).__name__, change.name,
+                        _cut(reason, 200))
             past = self.refused.setdefault(change.name, [])
             past[:] = [r for r in past if not same_value(r["value"], _jsonable(change.new))]
             past.append({"value": _jsonable(change.new), "reason": reason})

@@ -48,8 +48,8 @@ class OPRO(Optimizer):
 
     def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
                  history_size: int = 20, budget: int = 4000, temperature: float = 0.0, max_tokens: int = 1024,
-                 task: str = "", templates: Any = None, **defaults: Any) -> None:
-        super().__init__(parameters, llm, **defaults)
+                 task: str = "", templates: Any = None, **options: Any) -> None:
+        super().__init__(parameters, llm, **options)
         self.templates = Templates(templates)
         self.history_size = history_size
         self.budget = budget
@@ -109,10 +109,13 @@ class OPRO(Optimizer):
 
     def _prepare(self, options: dict[str, Any]) -> tuple[list[dict[str, str]], dict[str, Parameter]] | None:
         score = options.pop("score", None)
-        if not self.trainable():
+        params = self.trainable()
+        if not params:
             return None
-        if score is not None or any(p.feedback for p in self.trainable()):
+        if score is not None or any(p.feedback for p in params):
             self.observe(score)
+        else:  # the current values join no history: the proposal is blind to how they did
+            self.warn_no_feedback(params)
         return self.messages()
 
     _result = staticmethod(reply_proposal)

@@ -62,8 +62,8 @@ class OptoPrime(Optimizer):
 
     def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
                  budget: int = 8000, memory_size: int = 0, temperature: float = 0.0, max_tokens: int = 1024,
-                 templates: Any = None, instruction: str = INSTRUCTION, **defaults: Any) -> None:
-        super().__init__(parameters, llm, **defaults)
+                 templates: Any = None, instruction: str = INSTRUCTION, **options: Any) -> None:
+        super().__init__(parameters, llm, **options)
         self.templates = Templates(templates)
         self.budget = budget
         self.temperature = temperature
@@ -117,7 +117,7 @@ class OptoPrime(Optimizer):
     _failed = staticmethod(failed_proposal)
 
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
-        params = self.trainable()
+        params = self.ready()
         if not params:
             return []
         messages, names = self.render(params)
@@ -136,7 +136,7 @@ class OptoPrime(Optimizer):
         return proposals
 
     async def apropose(self, n: int = 1, **options: Any) -> list[Proposal]:
-        params = self.trainable()
+        params = self.ready()
         if not params:
             return []
         messages, names = self.render(params)

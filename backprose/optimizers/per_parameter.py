@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,9 +19,10 @@ from backprose.errors import ReplyFormatError
 from backprose.llm.accounting import track_usage
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Optimizer, Proposal
-from backprose.optimizers.replies import aask_json, ask_json, checked, coerce
+from backprose.optimizers.replies import aask_json, ask_json
 from backprose.optimizers.sampling import candidate_options
 
+logger = logging.getLogger(__name__)
 Result = tuple[Any, str]  # (suggested value or None, reasoning for the log)
 
 
@@ -48,7 +50,7 @@ class PerParameterOptimizer(Optimizer):
 
     # --- shared -------------------------------------------------------------------------------------------
     def read(self, p: Parameter, reply: Mapping[str, Any]) -> Result:
-        return coerce(p, reply[self.value_key]), f"{p.name}: {reply.get('reasoning', '')}"
+        return p.check(reply[self.value_key]), f"{p.name}: {reply.get('reasoning', '')}"
 
     def salvage(self, p: Parameter, err: ReplyFormatError) -> Result:
         """A parsed but invalid value still goes to apply(), which refuses it with the reason."""
@@ -76,11 +78,15 @@ class PerParameterOptimizer(Optimizer):
         if value is None or not isinstance(err.value, Mapping):
             return value, why
         try:
-            checked(p, value)
+            p.check(value)
         except Exception:  # InvalidUpdate, or a projection's own error: apply() reports it
             return value, why
         problems = self._checker(p)(err.value)
-        return (None, f"{p.name}: dropped: {'; '.join(problems)}") if problems else (value, why)
+        if problems:
+            logger.info("%s: dropped a valid value that failed %s's own check: %s", p.name, type(self).__name__,
+                        "; ".join(problems)[:300])
+            return None, f"{p.name}: dropped: {'; '.join(problems)}"
+        return value, why
 
     def _one(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> Result:
         try:
@@ -104,7 +110,7 @@ class PerParameterOptimizer(Optimizer):
         return Proposal(values, "\n".join(r for _, r in results), usage.as_dict(), {"candidate": i})
 
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
-        params = self.trainable()
+        params = self.ready()
         if not params:
             return []
         prompts = [self.messages(p) for p in params]
@@ -120,7 +126,7 @@ class PerParameterOptimizer(Optimizer):
         return proposals
 
     async def apropose(self, n: int = 1, **options: Any) -> list[Proposal]:
-        params = self.trainable()
+        params = self.ready()
         if not params:
             return []
         prompts = [self.messages(p) for p in params]

@@ -29,7 +29,7 @@ from backprose.optimizers.per_parameter import PerParameterOptimizer
 from backprose.optimizers.problem import show, show_ends
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.reduce import default_score
-from backprose.optimizers.replies import checked, coerce, reserve_tokens
+from backprose.optimizers.replies import reserve_tokens
 from backprose.trace.graph import minimal_subgraph
 
 __all__ = ["Reflect"]
@@ -158,8 +158,8 @@ class Reflect(PerParameterOptimizer):
 
     def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
                  budget: int = 3000, max_examples: int = 8, temperature: float = 0.0, max_tokens: int = 400,
-                 workers: int = 4, templates: Any = None, **defaults: Any) -> None:
-        super().__init__(parameters, llm, **defaults)
+                 workers: int = 4, templates: Any = None, **options: Any) -> None:
+        super().__init__(parameters, llm, **options)
         self.templates = Templates(templates)
         self.budget = budget
         self.max_examples = max_examples
@@ -212,7 +212,7 @@ class Reflect(PerParameterOptimizer):
 
     def read(self, p: Parameter, reply: Mapping[str, Any]) -> tuple[Any, str]:
         why = str(reply.get(diagnosis_key(p)) or "").strip() or "rewritten from the feedback on its examples"
-        return coerce(p, reply[p.name]), f"{p.name}: {why}"
+        return p.check(reply[p.name]), f"{p.name}: {why}"
 
     def salvage(self, p: Parameter, err: Any) -> tuple[Any, str]:
         if isinstance(err.value, dict) and p.name in err.value:
@@ -223,7 +223,7 @@ class Reflect(PerParameterOptimizer):
         if not isinstance(reply, dict) or p.name not in reply:
             return [f'the reply must be a JSON object with the key "{p.name}" holding the new value']
         try:
-            new = checked(p, reply[p.name])
+            new = p.check(reply[p.name])
         except Exception as exc:  # InvalidUpdate, or a projection's own error
             return [str(exc)]
         if same_text(new, p._value):

@@ -9,21 +9,19 @@ reply and the problems to the caller.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from backprose.errors import InvalidUpdate, ReplyFormatError
 from backprose.llm.base import estimate_tokens, normalize_messages
-from backprose.llm.structured import check, render, response_format
+from backprose.llm.structured import ECHO_CHARS, PROBLEM_CHARS, capped, check, render, response_format
 from backprose.nodes.parameter import Parameter
-from backprose.optimizers.base import Proposal, check_retries, echoes_description
+from backprose.optimizers.base import Proposal, check_retries
 from backprose.optimizers.prompts import Templates
 
+logger = logging.getLogger(__name__)
 Checker = Callable[[Any], list[str]]
-ECHO_CHARS = 1200  # how much of a bad reply is shown back in the retry
-PROBLEM_CHARS = 800
-_FENCE = re.compile(r"^\s*```[a-zA-Z0-9_+-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
 
 
 def instructions(schema: Mapping[str, Any] | None) -> str:
@@ -57,16 +55,33 @@ def _problems(text: str, schema: Mapping[str, Any] | None, checker: Checker) -> 
 
 
 def _retry(asked: list[dict[str, Any]], reply: str, problems: list[str], templates: Templates) -> list[dict]:
-    shown = reply if len(reply) <= ECHO_CHARS else reply[: ECHO_CHARS - 20] + " ...[reply cut]"
-    listed, used = [], 0
-    for problem in problems:
-        if used + len(problem) > PROBLEM_CHARS:
-            listed.append(f"... and {len(problems) - len(listed)} more problems")
-            break
-        listed.append(problem)
-        used += len(problem)
+    shown, listed = capped(reply, problems)
     note = templates.render("reply_retry.j2", problems=listed)
     return [*asked, {"role": "assistant", "content": shown}, {"role": "user", "content": note}]
+
+
+def _conversation(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
+                  templates: Templates, log: list[dict[str, Any]] | None, retries: int,
+                  options: dict[str, Any]) -> Generator[tuple[list[dict[str, Any]], dict[str, Any]], str, Any]:
+    """The whole exchange, once for both drivers: yields (request, options), receives the reply's text,
+    returns the checked value or raises ReplyFormatError."""
+    asked = _with_instructions(normalize_messages(messages), schema)
+    request = asked
+    for attempt in range(1 + check_retries(retries)):
+        text = yield request, _options(llm, schema, options)
+        value, problems = _problems(text, schema, checker)
+        if log is not None:
+            log.append({"kind": "prompt", "attempt": attempt, "messages": request, "reply": text,
+                        "problems": problems})
+        if not problems:
+            return value
+        if attempt < retries:
+            logger.info("the reply did not check (%s); asking again", _short(problems))
+        request = _retry(asked, text, problems, templates)
+        # a deterministic model would repeat itself: the retry samples warmer
+        options = {**options, "temperature": max(0.7, float(options.get("temperature") or 0.0))}
+    logger.warning("the reply stayed unusable after %d attempt(s): %s", retries + 1, _short(problems))
+    raise ReplyFormatError(text, problems, value)
 
 
 def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
@@ -74,83 +89,36 @@ def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker:
              **options: Any) -> Any:
     """The parsed reply once it passes `checker`; at most `1 + retries` calls (a retry samples warmer, since a
     deterministic model would repeat itself); ReplyFormatError otherwise."""
-    asked = _with_instructions(normalize_messages(messages), schema)
-    request = asked
-    for attempt in range(1 + check_retries(retries)):
-        text = llm.complete(request, **_options(llm, schema, options)).text
-        value, problems = _problems(text, schema, checker)
-        if log is not None:
-            log.append({"kind": "prompt", "attempt": attempt, "messages": request, "reply": text,
-                        "problems": problems})
-        if not problems:
-            return value
-        request = _retry(asked, text, problems, templates)
-        # a deterministic model would repeat itself: the retry samples warmer
-        options = {**options, "temperature": max(0.7, float(options.get("temperature") or 0.0))}
-    raise ReplyFormatError(text, problems, value)
+    talk = _conversation(llm, messages, schema, checker, templates, log, retries, options)
+    request, opts = next(talk)
+    while True:
+        text = llm.complete(request, **opts).text
+        try:
+            request, opts = talk.send(text)
+        except StopIteration as done:
+            return done.value
 
 
 async def aask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None,
                     checker: Checker, templates: Templates, log: list[dict[str, Any]] | None = None, *,
                     retries: int = 1, **options: Any) -> Any:
     """Async `ask_json`."""
-    asked = _with_instructions(normalize_messages(messages), schema)
-    request = asked
-    for attempt in range(1 + check_retries(retries)):
-        text = (await llm.acomplete(request, **_options(llm, schema, options))).text
-        value, problems = _problems(text, schema, checker)
-        if log is not None:
-            log.append({"kind": "prompt", "attempt": attempt, "messages": request, "reply": text,
-                        "problems": problems})
-        if not problems:
-            return value
-        request = _retry(asked, text, problems, templates)
-        # a deterministic model would repeat itself: the retry samples warmer
-        options = {**options, "temperature": max(0.7, float(options.get("temperature") or 0.0))}
-    raise ReplyFormatError(text, problems, value)
-
-
-# --- coercion of suggested values --------------------------------------------------------------------------
-
-
-def strip_fence(text: str) -> str:
-    """Code without the ``` fence a model likes to wrap it in."""
-    match = _FENCE.match(text)
-    return match.group(1) if match else text
-
-
-def coerce(p: Parameter, raw: Any) -> Any:
-    """A JSON suggestion in the form `p.validate` expects; InvalidUpdate (with a reason) if it cannot be."""
-    kind = p.value_type
-    if kind in ("code", "text") and isinstance(raw, dict) and len(raw) == 1:
-        # Small models often wrap the value once more ({"greeting": "..."}); one string inside is unambiguous.
-        (inner,) = raw.values()
-        raw = inner if isinstance(inner, str) else raw
-    if kind == "code":
-        if not isinstance(raw, str):
-            raise InvalidUpdate(f"{p.name} is code; give the full source as one JSON string")
-        return strip_fence(raw)
-    if kind == "text":
-        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-            raise InvalidUpdate(f"{p.name} is text; give a JSON string, not {type(raw).__name__}")
-        return raw if isinstance(raw, str) else str(raw)
-    if kind == "array" and isinstance(raw, str):
+    talk = _conversation(llm, messages, schema, checker, templates, log, retries, options)
+    request, opts = next(talk)
+    while True:
+        text = (await llm.acomplete(request, **opts)).text
         try:
-            raw = json.loads(raw)
-        except ValueError:
-            raise InvalidUpdate(f"{p.name} is an array; give a JSON list of numbers") from None
-    if kind == "number" and isinstance(raw, str):
-        raw = raw.strip()
-    return raw
+            request, opts = talk.send(text)
+        except StopIteration as done:
+            return done.value
 
 
-def checked(p: Parameter, raw: Any) -> Any:
-    """`coerce` then the parameter's own validation; returns the value the parameter would take."""
-    value = p.validate(coerce(p, raw))
-    echo = echoes_description(p, value)
-    if echo:
-        raise InvalidUpdate(echo)
-    return value
+def _short(problems: list[str]) -> str:
+    text = "; ".join(problems)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+# --- checking suggested values --------------------------------------------------------------------------
 
 
 def check_values(params: Mapping[str, Parameter], suggestion: Any, *, require_all: bool = False) -> list[str]:
@@ -165,24 +133,17 @@ def check_values(params: Mapping[str, Parameter], suggestion: Any, *, require_al
     for name, raw in suggestion.items():
         if name in params:
             try:
-                checked(params[name], raw)
+                params[name].check(raw)
             except InvalidUpdate as exc:
                 problems.append(str(exc))
+            except Exception as exc:  # a projection's own error
+                problems.append(f"{name}: {type(exc).__name__}: {exc}")
     return problems
 
 
 def values_of(params: Mapping[str, Parameter], suggestion: Mapping[str, Any]) -> dict[Parameter, Any]:
-    """Suggestion by parameter, coerced where possible (apply() reports what still fails)."""
-    out: dict[Parameter, Any] = {}
-    for name, raw in suggestion.items():
-        p = params.get(name)
-        if p is None:
-            continue
-        try:
-            out[p] = coerce(p, raw)
-        except InvalidUpdate:
-            out[p] = raw
-    return out
+    """Suggestion by parameter, as the model wrote it: apply() checks each one (`Parameter.check`)."""
+    return {params[name]: raw for name, raw in suggestion.items() if name in params}
 
 
 # --- replies as proposals (shared by the optimizers that ask for {"reasoning", "suggestion"}) -------------
@@ -204,6 +165,7 @@ def failed_proposal(err: ReplyFormatError, usage: Any, i: int, names: dict[str, 
     reply = err.value if isinstance(err.value, dict) else {}
     suggestion = reply.get("suggestion")
     if isinstance(suggestion, dict) and suggestion:
+        logger.info("using the parsed suggestions of a reply that did not check; apply() judges each value")
         return Proposal(values_of(names, suggestion), str(reply.get("reasoning", "")), usage.as_dict(),
                         {"candidate": i, "problems": err.problems})
     return Proposal({}, f"the model's reply was unusable: {'; '.join(err.problems)}", usage.as_dict(),

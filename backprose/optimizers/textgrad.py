@@ -16,7 +16,7 @@ from backprose.optimizers.per_parameter import PerParameterOptimizer
 from backprose.optimizers.problem import show
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.reduce import reduce_feedback
-from backprose.optimizers.replies import checked, reserve_tokens
+from backprose.optimizers.replies import reserve_tokens
 
 __all__ = ["TextGrad", "TextualGradients"]
 
@@ -41,8 +41,8 @@ class TextGrad(PerParameterOptimizer):
                  budget: int = 4000, momentum: int = 0, gradient_memory: int = 0,
                  examples: Sequence[str] | Mapping[Parameter, Sequence[str]] | None = None,
                  constraints: Sequence[str] = (), skip_above: float | None = None, temperature: float = 0.0,
-                 max_tokens: int = 1024, workers: int = 4, templates: Any = None, **defaults: Any) -> None:
-        super().__init__(parameters, llm, **defaults)
+                 max_tokens: int = 1024, workers: int = 4, templates: Any = None, **options: Any) -> None:
+        super().__init__(parameters, llm, **options)
         self.templates = Templates(templates)
         self.budget = budget
         self.temperature = temperature
@@ -108,7 +108,7 @@ class TextGrad(PerParameterOptimizer):
         if not isinstance(reply, dict) or "value" not in reply:
             return ['the reply must be an object with "reasoning" and "value"']
         try:
-            checked(p, reply["value"])
+            p.check(reply["value"])
         except Exception as exc:  # InvalidUpdate, or a projection's own error
             return [str(exc)]
         return []

@@ -1,7 +1,9 @@
 """Guides judge one output against its example: a score in [0, 1] and feedback text for backward.
 
 A guide is any callable `guide(output, example) -> Judgement | float | (score, feedback)`; `as_guide`
-normalizes it. The named metrics below are what the CLI's `--metric NAME` picks from.
+normalizes it and hands it the output's plain value (a str, number, dict...), never a graph `Node`, so what
+a guide writes into its feedback is the value itself. The named metrics below are what the CLI's
+`--metric NAME` picks from.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from backprose.data.dataset import Example
 from backprose.errors import UnknownMetric
+from backprose.nodes.node import Node
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,21 @@ def as_guide(guide: Guide | str) -> Callable[[Any, Example], Judgement]:
     fn = metric(guide) if isinstance(guide, str) else guide
 
     def judge(output: Any, example: Example) -> Judgement:
-        return to_judgement(fn(output, example))
+        return to_judgement(fn(plain(output), example))
 
     judge.__name__ = getattr(fn, "__name__", "guide")
     return judge
+
+
+def plain(output: Any) -> Any:
+    """The value of `output` with every node inside lists, tuples and dicts replaced by its value."""
+    if isinstance(output, Node):
+        return plain(output._value)
+    if isinstance(output, list | tuple):
+        return type(output)(plain(v) for v in output) if type(output) in (list, tuple) else output
+    if isinstance(output, dict):
+        return {k: plain(v) for k, v in output.items()}
+    return output
 
 
 def to_judgement(result: Any) -> Judgement:

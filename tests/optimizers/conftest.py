@@ -1,21 +1,14 @@
-"""Helpers for optimizer tests: small graphs and golden prompt files."""
+"""Helpers for optimizer tests: golden prompt files (see golden_files.py)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-
-GOLDEN = Path(__file__).parent / "golden"
+from golden_files import GOLDEN, compare_golden
 
 
 @pytest.fixture
 def golden():
-    """Compare text with a golden file; `BACKPROSE_UPDATE_GOLDEN=1` rewrites it (review the diff)."""
+    """Compare text with a golden file under tests/optimizers/golden (see `compare_golden`)."""
     def check(name: str, text: str) -> None:
-        path = GOLDEN / name
-        if os.environ.get("BACKPROSE_UPDATE_GOLDEN") or not path.exists():
-            path.write_text(text + "\n", encoding="utf-8")
-        assert text + "\n" == path.read_text(encoding="utf-8"), f"{name} changed; see the diff above"
+        compare_golden(GOLDEN / name, text)
     return check

@@ -6,15 +6,17 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from optimizer_graphs import numeric_graph
+from optimizer_graphs import add, extend, numeric_graph, square
 
 import backprose as bp
 from backprose.errors import InvalidUpdate, ReplyFormatError
 from backprose.llm import Scripted
+from backprose.nodes.parameter import strip_fence
+from backprose.optimizers import OptoPrime
 from backprose.optimizers.prompts import Templates
-from backprose.optimizers.replies import ask_json, check_values, checked, strip_fence
+from backprose.optimizers.replies import ask_json, check_values
 
 SCHEMA = {"type": "object", "properties": {"value": {}}, "required": ["value"]}
 
@@ -27,74 +29,74 @@ def snippet(a, b=2):
 def test_numbers_within_bounds_are_accepted_and_outside_refused(x):
     p = bp.param(0.0, name="n", bounds=(-10, 10))
     if -10 <= x <= 10:
-        assert checked(p, x) == x
-        assert checked(p, json.dumps(x)) == pytest.approx(x)
+        assert p.check(x) == x
+        assert p.check(json.dumps(x)) == pytest.approx(x)
     else:
         with pytest.raises(InvalidUpdate, match=r"\[-10, 10\]"):
-            checked(p, x)
+            p.check(x)
 
 
 @given(st.integers(-1000, 1000))
 def test_integer_parameter_keeps_integers(k):
     p = bp.param(1, name="k")
-    assert checked(p, k) == k and isinstance(checked(p, k), int)
-    assert checked(p, f" {k} ") == k
+    assert p.check(k) == k and isinstance(p.check(k), int)
+    assert p.check(f" {k} ") == k
     with pytest.raises(InvalidUpdate):
-        checked(p, k + 0.5)
+        p.check(k + 0.5)
 
 
 @given(st.text())
 def test_text_takes_strings_and_scalars_but_not_structures(s):
     p = bp.param("start", name="t")
-    assert checked(p, s) == s
-    assert checked(p, 5) == "5"
-    assert checked(p, {"t": s}) == s  # one string wrapped once more is unambiguous
-    with pytest.raises(InvalidUpdate, match="JSON string"):
-        checked(p, {"a": s, "b": s})
-    with pytest.raises(InvalidUpdate, match="JSON string"):
-        checked(p, {"a": [s]})
+    assert p.check(s) == s
+    assert p.check(5) == "5"
+    assert p.check({"t": s}) == s  # one string wrapped once more is unambiguous
+    with pytest.raises(InvalidUpdate, match="is text"):
+        p.check({"a": s, "b": s})
+    with pytest.raises(InvalidUpdate, match="is text"):
+        p.check({"a": [s]})
 
 
 @given(st.booleans())
 def test_bool_accepts_json_bools_and_their_text(b):
     p = bp.param(False, name="flag")
-    assert checked(p, b) is b
-    assert checked(p, str(b).lower()) is b
+    assert p.check(b) is b
+    assert p.check(str(b).lower()) is b
     with pytest.raises(InvalidUpdate):
-        checked(p, "maybe")
+        p.check("maybe")
 
 
 @given(st.dictionaries(st.text(min_size=1, max_size=5), st.integers() | st.text(max_size=5), max_size=4))
 def test_json_keeps_its_shape(d):
     p = bp.param({"a": 1}, name="cfg")
-    assert checked(p, d) == d
-    assert checked(p, json.dumps(d)) == d
+    assert p.check(d) == d
+    assert p.check(json.dumps(d)) == d
     with pytest.raises(InvalidUpdate, match="dict"):
-        checked(p, [d])
+        p.check([d])
 
 
 @given(st.lists(st.floats(-5, 5), min_size=1, max_size=6))
 def test_arrays_keep_shape_and_dtype(values):
     p = bp.param(np.zeros(3), name="w")
     if len(values) == 3:
-        out = checked(p, values)
+        out = p.check(values)
         assert out.shape == (3,) and out.dtype == np.float64
-        assert np.array_equal(checked(p, json.dumps(values)), out)
+        assert np.array_equal(p.check(json.dumps(values)), out)
     else:
         with pytest.raises(InvalidUpdate, match="shape"):
-            checked(p, values)
+            p.check(values)
 
 
 def test_code_keeps_its_signature_and_loses_fences():
     code = bp.CodeParameter(snippet)
     good = "```python\ndef snippet(a, b=2):\n    return a * b\n```"
-    assert checked(code, good).startswith("def snippet(a, b=2):")
+    assert code.check(good).startswith("def snippet(a, b=2):")
     with pytest.raises(InvalidUpdate, match="signature"):
-        checked(code, "def snippet(a):\n    return a\n")
+        code.check("def snippet(a):\n    return a\n")
     with pytest.raises(InvalidUpdate, match="parse"):
-        checked(code, "def snippet(a, b=2):\n    return (a\n")
+        code.check("def snippet(a, b=2):\n    return (a\n")
     with pytest.raises(InvalidUpdate, match="def snippet"):
-        checked(code, "def other(a, b=2):\n    return a\n")
+        code.check("def other(a, b=2):\n    return a\n")
     assert strip_fence("plain") == "plain"
 
 
@@ -179,3 +181,73 @@ def test_a_suggestion_that_repeats_the_description_is_retried_then_refused(name)
     update = getattr(bp.optimizers, name)([p], llm=llm).step()
     assert "repeats the parameter's description" in llm.prompts[1][-1]["content"]
     assert p.value == "Reply with the number only." and not update.accepted
+
+
+def test_the_retry_prompt_caps_the_bad_reply_and_the_problem_list():
+    """A long bad reply and many long problems must not blow the budget (seen: 8-9k tokens on a 3k budget)."""
+    from backprose.llm.structured import ECHO_CHARS, ONE_PROBLEM_CHARS, PROBLEM_CHARS
+
+    problems = [f"problem {i}: " + "the value quoted back " * 200 for i in range(60)]
+    calls = iter([problems, []])
+    llm = Scripted(['{"value": "' + "y" * 50_000 + '"}', '{"value": 1}'])
+    assert ask_json(llm, "q", SCHEMA, lambda reply: next(calls), Templates()) == {"value": 1}
+    retry = llm.prompts[1]
+    empty = Templates().render("reply_retry.j2", problems=[])
+    assert len(retry[-2]["content"]) <= ECHO_CHARS  # the bad reply, cut
+    note = retry[-1]["content"]
+    assert len(note) <= len(empty) + PROBLEM_CHARS + 200  # the problems, capped together
+    assert "problem 0: the value quoted back" in note  # yet the first problem is shown, cut to its own cap
+    assert note.count("problem ") >= 2 and "more problems" in note
+    assert all(len(line) <= ONE_PROBLEM_CHARS + 10 for line in note.splitlines())
+
+
+def test_a_missing_golden_fails_and_is_not_written(tmp_path, monkeypatch):
+    from golden_files import compare_golden
+
+    monkeypatch.delenv("BACKPROSE_UPDATE_GOLDEN", raising=False)
+    path = tmp_path / "absent.txt"
+    with pytest.raises(pytest.fail.Exception, match="BACKPROSE_UPDATE_GOLDEN=1"):
+        compare_golden(path, "prompt text")
+    assert not path.exists()
+    path.write_text("old\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="BACKPROSE_UPDATE_GOLDEN=1"):
+        compare_golden(path, "new")
+    assert path.read_text(encoding="utf-8") == "old\n"  # a stale golden is reported, never rewritten
+    monkeypatch.setenv("BACKPROSE_UPDATE_GOLDEN", "1")  # only an explicit run by hand rewrites it
+    compare_golden(path, "new")
+    assert path.read_text(encoding="utf-8") == "new\n"
+
+
+def test_the_structured_repair_request_caps_the_bad_reply_and_the_problems_too():
+    """The repair round trip of `complete_json` (network planning and gradients) keeps the same caps."""
+    from backprose.llm.structured import ECHO_CHARS, PROBLEM_CHARS, complete_json
+
+    many = {"type": "object", "required": [f"key_{i}_" + "k" * 120 for i in range(40)]}
+    llm = Scripted(["{" + '"a": "' + "z" * 40_000 + '"}', json.dumps({k: 1 for k in many["required"]})])
+    complete_json(llm, "q", many, name="x")
+    repair = llm.prompts[1]
+    assert len(repair[-2]["content"]) <= ECHO_CHARS
+    note = repair[-1]["content"]
+    schema_text = json.dumps(many, indent=2)
+    assert len(note) - len(schema_text) <= PROBLEM_CHARS + 400 and "more problems" in note
+
+
+_any_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=_any_json, text=st.text(max_size=60))
+def test_whatever_the_model_replies_a_step_leaves_each_parameter_valid(raw, text):
+    """Through the whole path (reply, parse, retry, proposal, apply): old value or a valid one, never else."""
+    x = bp.param(3.0, name="x", bounds=(-100, 100))
+    w = bp.param(np.zeros(2), name="w", bounds=(-1, 1))
+    note = bp.param("Be brief.", name="note", description="the note")
+    extend(note, add(square(x), w)).backward("x is too small")
+    replies = [json.dumps({"reasoning": "r", "suggestion": {"x": raw, "w": raw, "note": raw}}), text]
+    OptoPrime([x, w, note], llm=Scripted(replies * 2)).step()
+    assert isinstance(x.value, float) and -100 <= x.value <= 100
+    assert w.value.shape == (2,) and np.all(np.abs(w.value) <= 1)
+    assert isinstance(note.value, str) and note.value.strip().lower() != "the note"

@@ -27,7 +27,7 @@ def pick(x: int, choice: int) -> tuple[int, int]:
 
 def table_guide(table: list[list[float]]):
     def guide(output, example):
-        choice, x = output.value
+        choice, x = output
         return table[choice][x], f"candidate {choice} scored {table[choice][x]}"
     return guide
 
@@ -118,7 +118,7 @@ def counting_guide(table: list[list[float]], runs: list[tuple[int, int]]):
     judge = table_guide(table)
 
     def guide(output, example):
-        runs.append(output.value)
+        runs.append(output)
         return judge(output, example)
     return guide
 

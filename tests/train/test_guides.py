@@ -90,3 +90,32 @@ def test_unknown_metric_lists_names():
     with pytest.raises(UnknownMetric) as err:
         metric("f1")
     assert all(name in str(err.value) for name in METRICS)
+
+
+# --- guides receive plain values ------------------------------------------------------------------------------
+
+
+def test_a_guide_receives_the_plain_value_not_a_node():
+    """A user's f-string over the output writes the value into the feedback, never `Message(...)`."""
+    import backprose as bp
+    from backprose.train.rollout import run_one
+
+    seen = []
+
+    @bp.bundle()
+    def answer(q):
+        return {"answer": "5", "why": "guessed"}
+
+    def guide(output, example):
+        seen.append(output)
+        return 0.0, f"Wrong: got {output[1]['answer']}, want {example.target}"
+
+    def program(q):
+        out = answer(q)
+        return [out["answer"], out]  # nodes inside a container are unwrapped too
+
+    rollout = run_one(program, ex("4"), guide)
+    assert seen == [["5", {"answer": "5", "why": "guessed"}]]
+    assert rollout.feedback == "Wrong: got 5, want 4"  # not "Message('getitem', ...)"
+    judge = as_guide(lambda output, example: (1.0, type(output).__name__))
+    assert judge(bp.Node("x"), ex("x")).feedback == "str"

@@ -24,7 +24,7 @@ def styled(style: str, x: int) -> str:
 
 
 def guide(output, example):
-    good = str(output.value).startswith("exact")
+    good = str(output).startswith("exact")
     return (1.0 if good else 0.0), ("Correct." if good else "Start the reply with the word exact.")
 
 
