@@ -1,0 +1,68 @@
+"""One implementation for each sync/async pair.
+
+The logic is written once, as a generator that yields each blocking call it needs (a `Call`) and receives
+that call's result back, or its exception raised at the `yield`. Two thin drivers make the calls: `run`
+calls them, `arun` awaits them. So a sync function and its async twin differ in one line, and cannot drift:
+
+    def _asking(client, messages):            # the logic, written once
+        completion = yield Call(client.complete, client.acomplete, (messages,))
+        return completion.text
+
+    def ask(client, messages): return run(_asking(client, messages))
+    async def aask(client, messages): return await arun(_asking(client, messages))
+
+Context variables set by the generator hold across the call: it runs in the caller's context (or task).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Call:
+    """A blocking call in both colours: `fn(*args, **kwargs)` for `run`, `await afn(*args, **kwargs)` for `arun`."""
+
+    __slots__ = ("afn", "args", "fn", "kwargs")
+
+    def __init__(self, fn: Callable[..., Any], afn: Callable[..., Awaitable[Any]], args: tuple = (),
+                 kwargs: dict[str, Any] | None = None) -> None:
+        self.fn = fn
+        self.afn = afn
+        self.args = args
+        self.kwargs = kwargs or {}
+
+
+Steps = Generator[Call, Any, T]
+
+
+def run(steps: Steps[T]) -> T:
+    """Drive `steps`, making each call directly."""
+    try:
+        call = next(steps)
+        while True:
+            try:
+                result = call.fn(*call.args, **call.kwargs)
+            except BaseException as exc:  # noqa: BLE001 - the steps decide; their `finally` blocks must run
+                call = steps.throw(exc)
+            else:
+                call = steps.send(result)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def arun(steps: Steps[T]) -> T:
+    """Drive `steps`, awaiting each call (a cancellation reaches the steps too, so their `finally` runs)."""
+    try:
+        call = next(steps)
+        while True:
+            try:
+                result = await call.afn(*call.args, **call.kwargs)
+            except BaseException as exc:  # noqa: BLE001
+                call = steps.throw(exc)
+            else:
+                call = steps.send(result)
+    except StopIteration as stop:
+        return stop.value
