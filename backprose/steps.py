@@ -16,39 +16,35 @@ Context variables set by the generator hold across the call: it runs in the call
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-class Call:
-    """A blocking call in both colours: `fn(*args, **kwargs)` for `run`, `await afn(*args, **kwargs)` for `arun`."""
+def Call(fn: Callable[..., Any], afn: Callable[..., Awaitable[Any]], args: Sequence[Any] = (),  # noqa: N802
+         kwargs: dict[str, Any] | None = None) -> tuple:
+    """A blocking call in both colours: `fn(*args, **kwargs)` for `run`, `await afn(*args, **kwargs)` for `arun`.
 
-    __slots__ = ("afn", "args", "fn", "kwargs")
-
-    def __init__(self, fn: Callable[..., Any], afn: Callable[..., Awaitable[Any]], args: tuple = (),
-                 kwargs: dict[str, Any] | None = None) -> None:
-        self.fn = fn
-        self.afn = afn
-        self.args = args
-        self.kwargs = kwargs or {}
+    A plain tuple, because bundles and traced ops are hot paths."""
+    return fn, afn, args, kwargs or _NO_KWARGS
 
 
-Steps = Generator[Call, Any, T]
+_NO_KWARGS: dict[str, Any] = {}
+Steps = Generator[tuple, Any, T]
 
 
 def run(steps: Steps[T]) -> T:
     """Drive `steps`, making each call directly."""
     try:
-        call = next(steps)
+        fn, _, args, kwargs = next(steps)
         while True:
             try:
-                result = call.fn(*call.args, **call.kwargs)
+                result = fn(*args, **kwargs)
             except BaseException as exc:  # noqa: BLE001 - the steps decide; their `finally` blocks must run
-                call = steps.throw(exc)
+                fn, _, args, kwargs = steps.throw(exc)
             else:
-                call = steps.send(result)
+                fn, _, args, kwargs = steps.send(result)
     except StopIteration as stop:
         return stop.value
 
@@ -56,13 +52,13 @@ def run(steps: Steps[T]) -> T:
 async def arun(steps: Steps[T]) -> T:
     """Drive `steps`, awaiting each call (a cancellation reaches the steps too, so their `finally` runs)."""
     try:
-        call = next(steps)
+        _, afn, args, kwargs = next(steps)
         while True:
             try:
-                result = await call.afn(*call.args, **call.kwargs)
+                result = await afn(*args, **kwargs)
             except BaseException as exc:  # noqa: BLE001
-                call = steps.throw(exc)
+                _, afn, args, kwargs = steps.throw(exc)
             else:
-                call = steps.send(result)
+                _, afn, args, kwargs = steps.send(result)
     except StopIteration as stop:
         return stop.value

@@ -127,7 +127,7 @@ class Bundle:
             if code is not None and code.origin != "user":
                 result = yield self._optimized_call(code, instance, args, kwargs)
             else:
-                result = yield Call(self.fn, self.fn, tuple(_raw_args(full_args)), _raw_kwargs(kwargs))
+                result = yield Call(self.fn, self.fn, _raw_args(full_args), _raw_kwargs(kwargs))
         except Exception as exc:
             if not tracing:
                 raise
@@ -141,7 +141,7 @@ class Bundle:
         inputs = self._inputs(full_args, kwargs)
         with scope(self.op.name):
             try:
-                result = yield Call(self.fn, self.fn, tuple(self._as_nodes(full_args)),
+                result = yield Call(self.fn, self.fn, self._as_nodes(full_args),
                                     self._as_node_kwargs(kwargs))
             except ExecutionError:
                 raise
@@ -221,7 +221,7 @@ class Bundle:
         if not self.isolated:
             fn = code.compiled(self.fn.__globals__)
             full = (instance, *args) if instance is not None else args
-            return Call(fn, fn, tuple(_raw_args(full)), _raw_kwargs(kwargs))
+            return Call(fn, fn, _raw_args(full), _raw_kwargs(kwargs))
         return Call(run_isolated, run_isolated_async,
                     (code, self.fn, instance, _raw_args(args), _raw_kwargs(kwargs), self.limits))
 
