@@ -8,7 +8,7 @@ from typing import Any
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
 
-log = logging.getLogger("backprose")
+log = logging.getLogger(__name__)
 
 
 def node(value: Any, name: str | None = None, description: str = "", *, trainable: bool = False,
