@@ -9,6 +9,7 @@ reply and the problems to the caller.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,7 +20,9 @@ from backprose.llm.structured import check, render, response_format
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Proposal, check_retries, echoes_description
 from backprose.optimizers.prompts import Templates
+from backprose.steps import Call, Steps, arun, run
 
+logger = logging.getLogger(__name__)
 Checker = Callable[[Any], list[str]]
 ECHO_CHARS = 1200  # how much of a bad reply is shown back in the retry
 PROBLEM_CHARS = 800
@@ -74,36 +77,33 @@ def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker:
              **options: Any) -> Any:
     """The parsed reply once it passes `checker`; at most `1 + retries` calls (a retry samples warmer, since a
     deterministic model would repeat itself); ReplyFormatError otherwise."""
-    asked = _with_instructions(normalize_messages(messages), schema)
-    request = asked
-    for attempt in range(1 + check_retries(retries)):
-        text = llm.complete(request, **_options(llm, schema, options)).text
-        value, problems = _problems(text, schema, checker)
-        if log is not None:
-            log.append({"kind": "prompt", "attempt": attempt, "messages": request, "reply": text,
-                        "problems": problems})
-        if not problems:
-            return value
-        request = _retry(asked, text, problems, templates)
-        # a deterministic model would repeat itself: the retry samples warmer
-        options = {**options, "temperature": max(0.7, float(options.get("temperature") or 0.0))}
-    raise ReplyFormatError(text, problems, value)
+    return run(_asking_json(llm, messages, schema, checker, templates, log, retries, options))
 
 
 async def aask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None,
                     checker: Checker, templates: Templates, log: list[dict[str, Any]] | None = None, *,
                     retries: int = 1, **options: Any) -> Any:
-    """Async `ask_json`."""
+    """Async `ask_json`: the same requests, the same value or error."""
+    return await arun(_asking_json(llm, messages, schema, checker, templates, log, retries, options))
+
+
+def _asking_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
+                 templates: Templates, log: list[dict[str, Any]] | None, retries: int,
+                 options: dict[str, Any]) -> Steps[Any]:
     asked = _with_instructions(normalize_messages(messages), schema)
     request = asked
-    for attempt in range(1 + check_retries(retries)):
-        text = (await llm.acomplete(request, **_options(llm, schema, options))).text
+    attempts = 1 + check_retries(retries)
+    for attempt in range(attempts):
+        text = (yield Call(llm.complete, llm.acomplete, (request,), _options(llm, schema, options))).text
         value, problems = _problems(text, schema, checker)
         if log is not None:
             log.append({"kind": "prompt", "attempt": attempt, "messages": request, "reply": text,
                         "problems": problems})
         if not problems:
             return value
+        if attempt + 1 < attempts:
+            logger.warning("the reply could not be used (%d problem(s), first: %.200s); asking again",
+                           len(problems), problems[0])
         request = _retry(asked, text, problems, templates)
         # a deterministic model would repeat itself: the retry samples warmer
         options = {**options, "temperature": max(0.7, float(options.get("temperature") or 0.0))}
