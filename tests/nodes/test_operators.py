@@ -15,6 +15,17 @@ def test_arithmetic_records_parents_in_operand_order():
     assert diff.parents == (a, b) and diff.name == "sub"
 
 
+@pytest.mark.parametrize(("x", "y"), [(7, 2), (-7, 2), (7.5, 2), (7, -2.5), (1, 3)])
+def test_each_arithmetic_operator_computes_exactly_what_python_does(x, y):
+    """Value and type, forward and reflected: `//` differs from `/` and `%` on these operands."""
+    a, b = bp.param(x, name="a"), bp.param(y, name="b")
+    for symbol in ("+", "-", "*", "/", "//", "%", "**"):
+        plain = eval(f"x {symbol} y")
+        for expr in (f"a {symbol} b", f"a {symbol} y", f"x {symbol} b"):
+            got = eval(expr).value
+            assert type(got) is type(plain) and got == plain, (expr, got, plain)
+
+
 def test_reflected_operator_keeps_operand_order():
     a = bp.param(2, name="a")
     out = 10 - a
