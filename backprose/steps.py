@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def Call(fn: Callable[..., Any], afn: Callable[..., Awaitable[Any]], args: Sequence[Any] = (),  # noqa: N802
+def Call(fn: Callable[..., Any], afn: Callable[..., Awaitable[Any]], args: Sequence[Any] = (),
          kwargs: dict[str, Any] | None = None) -> tuple:
     """A blocking call in both colours: `fn(*args, **kwargs)` for `run`, `await afn(*args, **kwargs)` for `arun`.
 
-    A plain tuple, because bundles and traced ops are hot paths."""
+    A plain tuple, because a bundle call is a hot path."""
     return fn, afn, args, kwargs or _NO_KWARGS
 
 
@@ -41,7 +41,7 @@ def run(steps: Steps[T]) -> T:
         while True:
             try:
                 result = fn(*args, **kwargs)
-            except BaseException as exc:  # noqa: BLE001 - the steps decide; their `finally` blocks must run
+            except BaseException as exc:  # the steps decide; their `finally` blocks must run
                 fn, _, args, kwargs = steps.throw(exc)
             else:
                 fn, _, args, kwargs = steps.send(result)
@@ -56,7 +56,7 @@ async def arun(steps: Steps[T]) -> T:
         while True:
             try:
                 result = await afn(*args, **kwargs)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 _, afn, args, kwargs = steps.throw(exc)
             else:
                 _, afn, args, kwargs = steps.send(result)
