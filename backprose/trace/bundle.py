@@ -217,7 +217,7 @@ class Bundle:
         return {k: v if isinstance(v, Node) else Node(v, name=k) for k, v in kwargs.items()}
 
     # --- optimized code runs isolated ----------------------------------------------------------------
-    def _optimized_call(self, code: CodeParameter, instance: Any, args: tuple, kwargs: dict) -> Call:
+    def _optimized_call(self, code: CodeParameter, instance: Any, args: tuple, kwargs: dict) -> tuple:
         if not self.isolated:
             fn = code.compiled(self.fn.__globals__)
             full = (instance, *args) if instance is not None else args
