@@ -138,11 +138,11 @@ class Bundle:
         return self._wrap(result, inputs, reads, code, tracing)
 
     def _traced_steps(self, full_args: tuple, kwargs: dict) -> Steps[Node]:
-        inputs = self._inputs(full_args, kwargs)
+        node_args, node_kwargs = self._as_nodes(full_args), self._as_node_kwargs(kwargs)
+        inputs = self._inputs(tuple(node_args), node_kwargs)
         with scope(self.op.name):
             try:
-                result = yield Call(self.fn, self.fn, self._as_nodes(full_args),
-                                    self._as_node_kwargs(kwargs))
+                result = yield Call(self.fn, self.fn, node_args, node_kwargs)
             except ExecutionError:
                 raise
             except Exception as exc:
@@ -207,14 +207,16 @@ class Bundle:
         return unique_nodes(found) if len(found) > 1 else tuple(found)
 
     def _as_nodes(self, full_args: tuple) -> list[Any]:
+        """Arguments for a traceable body: plain values as named constants; nodes, and containers holding
+        nodes, as they are. The body and the graph then see the very same nodes."""
         start = 1 if self._is_method else 0
         names = self._arg_names
-        return [a if i < start or isinstance(a, Node) else Node(a, name=names[i] if i < len(names) else "arg")
+        return [a if i < start or _holds_nodes(a) else Node(a, name=names[i] if i < len(names) else f"arg{i}")
                 for i, a in enumerate(full_args)]
 
     @staticmethod
     def _as_node_kwargs(kwargs: dict) -> dict[str, Any]:
-        return {k: v if isinstance(v, Node) else Node(v, name=k) for k, v in kwargs.items()}
+        return {k: v if _holds_nodes(v) else Node(v, name=k) for k, v in kwargs.items()}
 
     # --- optimized code runs isolated ----------------------------------------------------------------
     def _optimized_call(self, code: CodeParameter, instance: Any, args: tuple, kwargs: dict) -> tuple:
@@ -250,6 +252,10 @@ class BoundBundle:
 
     def __repr__(self) -> str:
         return f"<bound bundle {self.bundle.op.name} of {type(self.instance).__name__}>"
+
+
+def _holds_nodes(value: Any) -> bool:
+    return isinstance(value, Node) or isinstance(value, list | tuple | dict) and not _is_plain_container(value)
 
 
 def _is_plain_container(value: Any) -> bool:

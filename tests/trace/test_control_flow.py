@@ -147,3 +147,21 @@ def test_sync_and_async_traceable_bundles_record_the_same_condition():
     sync_out, async_out = route(0.7), asyncio.run(aroute(0.7))
     assert shape(sync_out) == shape(async_out)
     assert threshold in bp.parameters_of(async_out)
+
+
+def test_a_traceable_body_and_its_result_share_the_nodes_made_for_plain_arguments():
+    threshold = bp.param(0.5, name="threshold")
+    a, b = bp.param("a", name="a"), bp.param("b", name="b")
+
+    @bp.bundle(traceable=True)
+    def route(u, items, label="x"):
+        if u > threshold:
+            return "escalate"
+        return items
+
+    out = route(0.7, [a, b], label="y")
+    condition = out.control[0]
+    u = next(p for p in out.parents if p.name == "u")
+    assert any(p is u for p in condition.parents)  # one node for `u`, not one per use
+    assert [p.name for p in out.parents] == ["u", "a", "b", "label"]
+    assert route(0.1, [a, b]).value == ["a", "b"]
