@@ -165,3 +165,22 @@ def test_a_traceable_body_and_its_result_share_the_nodes_made_for_plain_argument
     assert any(p is u for p in condition.parents)  # one node for `u`, not one per use
     assert [p.name for p in out.parents] == ["u", "a", "b", "label"]
     assert route(0.1, [a, b]).value == ["a", "b"]
+
+
+def test_an_optimizer_reads_which_condition_chose_a_literal_and_updates_the_threshold():
+    from backprose.llm import Scripted
+
+    threshold = bp.param(0.5, name="threshold")
+
+    @bp.bundle(traceable=True)
+    def route(u):
+        if u > threshold:
+            return "escalate"
+        return "reply"
+
+    route(0.7).backward("wrong route: 0.7 should get a reply")
+    llm = Scripted(['{"reasoning": "raise it", "suggestion": {"threshold": 0.8}}'])
+    bp.optimizers.OptoPrime([threshold], llm=llm).step()
+    prompt = llm.prompts[0][-1]["content"]
+    assert "route = route(u)  # runs because of" in prompt and "wrong route" in prompt
+    assert threshold.value == 0.8 and route(0.7).value == "reply"
