@@ -6,7 +6,7 @@ import linecache
 import traceback
 from collections.abc import Callable, Iterable
 from types import CodeType
-from typing import Any
+from typing import Any, NoReturn
 
 from backprose.context import _conditions, _scope_path, _tracing
 from backprose.errors import ExecutionError
@@ -33,7 +33,7 @@ def make_message(value: Any, op: Op, parents: tuple[Node, ...]) -> Node:
     return Message(value, op, parents, _conditions.get() or (), _scope_path.get())
 
 
-def raise_error(exc: BaseException, op: Op, parents: tuple[Node, ...], code: CodeType | None = None) -> None:
+def raise_error(exc: BaseException, op: Op, parents: tuple[Node, ...], code: CodeType | None = None) -> NoReturn:
     """Turn an exception into an ErrorNode in the graph and raise it as ExecutionError."""
     text = describe_exception(exc, code)
     node = ErrorNode(exc, text, op, parents, _conditions.get() or (), _scope_path.get())
@@ -75,7 +75,7 @@ def _split(args: tuple, kwargs: dict | None) -> tuple[list, dict, tuple[Node, ..
     return [a._value if isinstance(a, Node) else a for a in args], raw_kwargs, unique_nodes((*args, *kwargs.values()))
 
 
-def _failed(exc: Exception, op: Op, parents: tuple[Node, ...]) -> None:
+def _failed(exc: Exception, op: Op, parents: tuple[Node, ...]) -> NoReturn:
     """An op raised: untraced, the exception goes on as it is; traced, it becomes an ErrorNode."""
     if not _tracing.get():
         raise exc
