@@ -7,6 +7,7 @@ from backprose.agent import Agent, acall_llm, call_llm
 from backprose.errors import BackproseError, ExecutionError, GraphError, InvalidUpdate
 from backprose.module import Module
 from backprose.nodes import CodeParameter, ErrorNode, Message, Node, Parameter, param
+from backprose.nodes.make import node
 from backprose.trace import (
     Feedback,
     backward,
@@ -27,7 +28,7 @@ __all__ = [
     "Agent", "TrainResult", "Trainer", "acall_llm", "call_llm", "llm", "optimizers", "train",
     "BackproseError", "CodeParameter", "ErrorNode", "ExecutionError", "Feedback", "GraphError",
     "InvalidUpdate", "Message", "Module", "Node", "Parameter", "backward", "bundle", "minimal_subgraph",
-    "no_trace", "param", "parameters_of", "render", "scope", "to_networkx", "topological_order",
+    "no_trace", "node", "param", "parameters_of", "render", "scope", "to_networkx", "topological_order",
 ]
 
 

@@ -13,10 +13,11 @@ from typing import Any
 
 from backprose.errors import InvalidUpdate
 from backprose.module import Module
-from backprose.nodes.apply import apply, make_message, raise_error, unique_nodes
+from backprose.nodes.apply import applying
 from backprose.nodes.message import Message, Op
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter, param
+from backprose.steps import Call, Steps, arun, run
 from backprose.trace.bundle import bundle
 from backprose.trace.graph import minimal_subgraph
 
@@ -61,23 +62,25 @@ def call_llm(prompt: Any, system: Any = None, *, demos: Any = None, llm: Any = N
     """Ask a model; returns a Message whose parents are the prompt and system nodes (if they are nodes).
 
     `demos` (a list of {"input", "reply"}, or a node holding one) become user/assistant turns before it."""
-    client = _client(llm)
-    op, args = (_CALL, (system, prompt)) if demos is None else (_CALL_WITH_EXAMPLES, (system, prompt, demos))
-    return apply(op, lambda *values: client.complete(_messages(*values), **options).text, args)
+    return run(_calling(prompt, system, demos, llm, options))
 
 
 async def acall_llm(prompt: Any, system: Any = None, *, demos: Any = None, llm: Any = None,
                     **options: Any) -> Node:
-    """Async twin of `call_llm`, for concurrent rollouts on one event loop."""
+    """Async `call_llm`, for concurrent rollouts on one event loop; the same graph and the same errors."""
+    return await arun(_calling(prompt, system, demos, llm, options))
+
+
+def _calling(prompt: Any, system: Any, demos: Any, llm: Any, options: dict[str, Any]) -> Steps[Node]:
     client = _client(llm)
     op, args = (_CALL, (system, prompt)) if demos is None else (_CALL_WITH_EXAMPLES, (system, prompt, demos))
-    parents = unique_nodes(args)
-    raw = [v._value if isinstance(v, Node) else v for v in args]
-    try:
-        completion = await client.acomplete(_messages(*raw), **options)
-    except Exception as exc:
-        raise_error(exc, op, parents)
-    return make_message(completion.text, op, parents)
+    return (yield from applying(
+        op, lambda *values: Call(client.complete, client.acomplete, (_messages(*values),), options), args,
+        reply=_text))
+
+
+def _text(completion: Any) -> str:
+    return completion.text
 
 
 @bundle(name="compose_prompt")

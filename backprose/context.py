@@ -97,16 +97,3 @@ def note_read(node: Any) -> None:
     reads = _reads.get()
     if reads is not None:
         reads.append(node)
-
-
-@contextmanager
-def recording_reads() -> Iterator[list]:
-    """Collect nodes whose value is read inside an opaque op; the body runs untraced."""
-    reads: list = []
-    reads_token = _reads.set(reads)
-    tracing_token = _tracing.set(False)
-    try:
-        yield reads
-    finally:
-        _tracing.reset(tracing_token)
-        _reads.reset(reads_token)

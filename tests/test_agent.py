@@ -1,11 +1,13 @@
 """Traced LLM calls: prompts are parents of the reply, so feedback reaches them."""
 
 import asyncio
+import contextlib
 
 import pytest
 
 import backprose as bp
 from backprose.llm import Scripted
+from backprose.trace.graph import shape
 
 
 def test_call_llm_sends_system_and_prompt_and_traces_both():
@@ -113,3 +115,54 @@ def test_exchange_finds_what_an_agent_read_and_answered_on_the_way_to_a_later_ou
     assert exchange(first.instructions, out) == ("What is 2+2?", "draft")
     assert exchange(second.instructions, out) == ("draft", "final")
     assert exchange(bp.param("unused"), out) is None
+
+
+# --- call_llm and acall_llm are one implementation: the same cases give the same graphs and errors --------
+def _model(messages):
+    text = messages[-1]["content"]
+    if "fail" in text:
+        raise RuntimeError("server said no")
+    return text.upper()
+
+
+def _outcome(call):
+    try:
+        out = call()
+    except bp.ExecutionError as err:
+        return "ExecutionError", shape(err.node)
+    except Exception as err:
+        return type(err).__name__, str(err)
+    return "ok", shape(out)
+
+
+CALL_CASES = {
+    "plain": lambda: (("hello",), {}),
+    "system parameter": lambda: (("hello",), {"system": bp.param("Be brief.", name="system")}),
+    "prompt node": lambda: ((bp.param("hi", name="q") + "!",), {"system": "s"}),
+    "worked examples": lambda: (("x",), {"demos": bp.param([{"input": "a", "reply": "A"}], name="demos")}),
+    "malformed examples": lambda: (("x",), {"demos": bp.Node([{"input": "a"}], name="demos")}),
+    "model fails": lambda: (("please fail",), {"system": bp.param("s", name="system")}),
+}
+
+
+@pytest.mark.parametrize("tracing", [True, False])
+@pytest.mark.parametrize("case", sorted(CALL_CASES))
+def test_call_llm_and_acall_llm_build_the_same_graph_or_raise_the_same_error(case, tracing):
+    (args, kwargs), (aargs, akwargs) = CALL_CASES[case](), CALL_CASES[case]()
+    sync_llm, async_llm = Scripted(_model), Scripted(_model)
+    with contextlib.nullcontext() if tracing else bp.no_trace():
+        expected = _outcome(lambda: bp.call_llm(*args, llm=sync_llm, max_tokens=5, **kwargs))
+        got = _outcome(lambda: asyncio.run(bp.acall_llm(*aargs, llm=async_llm, max_tokens=5, **akwargs)))
+    assert got == expected
+    assert sync_llm.prompts == async_llm.prompts
+    assert [c.options for c in sync_llm.calls] == [c.options for c in async_llm.calls]
+
+
+def test_an_agent_builds_the_same_graph_called_sync_or_async():
+    def make():
+        return bp.Agent("Be terse.", "Reply in capitals.", llm=Scripted(_model), name="solver",
+                        demos=[{"input": "a", "reply": "A"}])
+
+    sync_agent, async_agent = make(), make()
+    assert shape(asyncio.run(async_agent.acall("q"))) == shape(sync_agent("q"))
+    assert sync_agent.llm.prompts == async_agent.llm.prompts

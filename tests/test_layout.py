@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "backprose"
 # Lower layers never import higher ones: the data path reads call -> graph -> backward -> optimizer.
 FORBIDDEN = {
     "context": ("backprose.",),
+    "steps": ("backprose.",),
     "nodes": ("backprose.trace.", "backprose.optimizers", "backprose.llm", "backprose.module", "backprose.agent",
               "backprose.train", "backprose.search", "backprose.networks"),
     "trace": ("backprose.optimizers", "backprose.llm", "backprose.train", "backprose.search",

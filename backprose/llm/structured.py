@@ -9,6 +9,7 @@ does not, the styles are tried in that order and the first one the server accept
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from functools import cache
@@ -20,7 +21,9 @@ import jinja2
 from backprose.errors import LLMFormatError, LLMServerError
 from backprose.llm.base import LLM, Completion, Message, Messages, normalize_messages
 from backprose.llm.schema import validate
+from backprose.steps import Call, Steps, arun, run
 
+log = logging.getLogger(__name__)
 STYLES = ("json_schema", "json_object_schema", "json_object", "none")
 _FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
 
@@ -164,13 +167,17 @@ def _options(style: str, schema: Mapping[str, Any] | None, name: str, options: d
     return {**options, "response_format": fmt} if fmt is not None else dict(options)
 
 
-def _ask(client: LLM, messages: list[Message], schema, name, options) -> Completion:
+def _asking(client: LLM, messages: list[Message], schema, name, options) -> Steps[Completion]:
+    """One request, in the first response_format style the server accepts (remembered for the next ones)."""
     styles = _styles(client)
     for i, style in enumerate(styles):
         try:
-            completion = client.complete(messages, **_options(style, schema, name, options))
+            completion = yield Call(client.complete, client.acomplete, (messages,),
+                                    _options(style, schema, name, options))
         except LLMServerError as err:
             if i + 1 < len(styles) and _rejected_format(err):
+                log.info("the server refused response_format style %r (HTTP %s); trying %r", style, err.status,
+                         styles[i + 1])
                 continue
             raise
         if len(styles) > 1:
@@ -179,19 +186,19 @@ def _ask(client: LLM, messages: list[Message], schema, name, options) -> Complet
     raise AssertionError("unreachable")
 
 
-async def _aask(client: LLM, messages: list[Message], schema, name, options) -> Completion:
-    styles = _styles(client)
-    for i, style in enumerate(styles):
-        try:
-            completion = await client.acomplete(messages, **_options(style, schema, name, options))
-        except LLMServerError as err:
-            if i + 1 < len(styles) and _rejected_format(err):
-                continue
-            raise
-        if len(styles) > 1:
-            _remember(client, style)
-        return completion
-    raise AssertionError("unreachable")
+def _completing_json(client: LLM, messages: Messages, schema: Mapping[str, Any] | None, name: str, repair: bool,
+                     options: dict[str, Any]) -> Steps[dict[str, Any] | list[Any]]:
+    asked = _with_instructions(normalize_messages(messages), schema)
+    reply = (yield from _asking(client, asked, schema, name, options)).text
+    value, problems = check(reply, schema)
+    if problems and repair:
+        log.warning("the JSON reply has %d problem(s) (%s); asking once more", len(problems), problems[0])
+        repaired = _repair_messages(asked, reply, problems, schema)
+        reply = (yield from _asking(client, repaired, schema, name, options)).text
+        value, problems = check(reply, schema)
+    if problems:
+        raise LLMFormatError(reply, problems)
+    return value
 
 
 def complete_json(
@@ -204,15 +211,7 @@ def complete_json(
     **options: Any,
 ) -> dict[str, Any] | list[Any]:
     """Ask `client` for JSON conforming to `schema`; one repair round trip, then `LLMFormatError`."""
-    asked = _with_instructions(normalize_messages(messages), schema)
-    reply = _ask(client, asked, schema, name, options).text
-    value, problems = check(reply, schema)
-    if problems and repair:
-        reply = _ask(client, _repair_messages(asked, reply, problems, schema), schema, name, options).text
-        value, problems = check(reply, schema)
-    if problems:
-        raise LLMFormatError(reply, problems)
-    return value
+    return run(_completing_json(client, messages, schema, name, repair, options))
 
 
 async def acomplete_json(
@@ -224,14 +223,5 @@ async def acomplete_json(
     repair: bool = True,
     **options: Any,
 ) -> dict[str, Any] | list[Any]:
-    """Async `complete_json`."""
-    asked = _with_instructions(normalize_messages(messages), schema)
-    reply = (await _aask(client, asked, schema, name, options)).text
-    value, problems = check(reply, schema)
-    if problems and repair:
-        repaired = _repair_messages(asked, reply, problems, schema)
-        reply = (await _aask(client, repaired, schema, name, options)).text
-        value, problems = check(reply, schema)
-    if problems:
-        raise LLMFormatError(reply, problems)
-    return value
+    """Async `complete_json`: the same requests, the same value or error."""
+    return await arun(_completing_json(client, messages, schema, name, repair, options))

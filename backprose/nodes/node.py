@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backprose.context import _reads, note_condition
+from backprose.context import _reads, current_conditions, is_tracing, note_condition
 
 
 class Node:
@@ -25,7 +25,8 @@ class Node:
         self.name = name or "const"
         self.description = description
         self.parents: tuple[Node, ...] = ()
-        self.control: tuple[Node, ...] = ()
+        # A constant made inside `bp.scope()` (or a traceable body) exists because of the branch that made it.
+        self.control: tuple[Node, ...] = current_conditions() if self.kind == "node" and is_tracing() else ()
         self.feedback: list = []
         self.scope = ""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from backprose.errors import InvalidUpdate, ReplyFormatError
@@ -19,6 +19,7 @@ from backprose.llm.structured import ECHO_CHARS, PROBLEM_CHARS, capped, check, r
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Proposal, check_retries
 from backprose.optimizers.prompts import Templates
+from backprose.steps import Call, Steps, arun, run
 
 logger = logging.getLogger(__name__)
 Checker = Callable[[Any], list[str]]
@@ -60,15 +61,15 @@ def _retry(asked: list[dict[str, Any]], reply: str, problems: list[str], templat
     return [*asked, {"role": "assistant", "content": shown}, {"role": "user", "content": note}]
 
 
-def _conversation(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
-                  templates: Templates, log: list[dict[str, Any]] | None, retries: int,
-                  options: dict[str, Any]) -> Generator[tuple[list[dict[str, Any]], dict[str, Any]], str, Any]:
-    """The whole exchange, once for both drivers: yields (request, options), receives the reply's text,
-    returns the checked value or raises ReplyFormatError."""
+def _asking_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
+                 templates: Templates, log: list[dict[str, Any]] | None, retries: int,
+                 options: dict[str, Any]) -> Steps[Any]:
+    """The whole exchange, once for both drivers: each model call is one yielded `Call`; returns the checked
+    value or raises ReplyFormatError."""
     asked = _with_instructions(normalize_messages(messages), schema)
     request = asked
     for attempt in range(1 + check_retries(retries)):
-        text = yield request, _options(llm, schema, options)
+        text = (yield Call(llm.complete, llm.acomplete, (request,), _options(llm, schema, options))).text
         value, problems = _problems(text, schema, checker)
         if log is not None:
             log.append({"kind": "prompt", "attempt": attempt, "messages": request, "reply": text,
@@ -89,28 +90,14 @@ def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker:
              **options: Any) -> Any:
     """The parsed reply once it passes `checker`; at most `1 + retries` calls (a retry samples warmer, since a
     deterministic model would repeat itself); ReplyFormatError otherwise."""
-    talk = _conversation(llm, messages, schema, checker, templates, log, retries, options)
-    request, opts = next(talk)
-    while True:
-        text = llm.complete(request, **opts).text
-        try:
-            request, opts = talk.send(text)
-        except StopIteration as done:
-            return done.value
+    return run(_asking_json(llm, messages, schema, checker, templates, log, retries, options))
 
 
 async def aask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None,
                     checker: Checker, templates: Templates, log: list[dict[str, Any]] | None = None, *,
                     retries: int = 1, **options: Any) -> Any:
-    """Async `ask_json`."""
-    talk = _conversation(llm, messages, schema, checker, templates, log, retries, options)
-    request, opts = next(talk)
-    while True:
-        text = (await llm.acomplete(request, **opts)).text
-        try:
-            request, opts = talk.send(text)
-        except StopIteration as done:
-            return done.value
+    """Async `ask_json`: the same requests, the same value or error."""
+    return await arun(_asking_json(llm, messages, schema, checker, templates, log, retries, options))
 
 
 def _short(problems: list[str]) -> str:

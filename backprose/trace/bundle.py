@@ -12,12 +12,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from backprose.context import _reads, _tracing, recording_reads, scope
+from backprose.context import _reads, _tracing, current_conditions, current_scope_path, scope
 from backprose.errors import ExecutionError
 from backprose.nodes.apply import make_message, raise_error, unique_nodes
 from backprose.nodes.code import CodeParameter
-from backprose.nodes.message import Op
+from backprose.nodes.message import Message, Op
 from backprose.nodes.node import Node
+from backprose.steps import Call, Steps, arun, run
 from backprose.trace.isolated import run_isolated, run_isolated_async
 
 
@@ -108,23 +109,25 @@ class Bundle:
         return self.call(None, args, kwargs)
 
     def call(self, instance: Any, args: tuple, kwargs: dict) -> Any:
-        if self.is_async:
-            return self._acall(instance, args, kwargs)
+        steps = self._steps(instance, args, kwargs)
+        return arun(steps) if self.is_async else run(steps)
+
+    def _steps(self, instance: Any, args: tuple, kwargs: dict) -> Steps[Node]:
+        """One call, sync or async: the body is the one `yield`, everything around it is shared."""
         tracing = _tracing.get()
         full_args = (instance, *args) if instance is not None else args
         if self.traceable and tracing:
-            return self._traced_body(full_args, kwargs)
+            return (yield from self._traced_steps(full_args, kwargs))
         code = self.code_of(instance) if self.trainable else None
         inputs = self._inputs(full_args, kwargs) if tracing else ()
-        # The body runs untraced while recording the nodes it reads (inlined: this is the hot path).
+        # The body runs untraced while recording the nodes it reads.
         reads: list = []
         reads_token, tracing_token = _reads.set(reads), _tracing.set(False)
         try:
             if code is not None and code.origin != "user":
-                result = self._run_optimized(code, instance, args, kwargs, inputs)
+                result = yield self._optimized_call(code, instance, args, kwargs)
             else:
-                result = self.fn(*_raw_args(full_args), **_raw_kwargs(kwargs)) if kwargs else \
-                    self.fn(*_raw_args(full_args))
+                result = yield Call(self.fn, self.fn, _raw_args(full_args), _raw_kwargs(kwargs))
         except Exception as exc:
             if not tracing:
                 raise
@@ -134,42 +137,37 @@ class Bundle:
             _reads.reset(reads_token)
         return self._wrap(result, inputs, reads, code, tracing)
 
-    async def _acall(self, instance: Any, args: tuple, kwargs: dict) -> Any:
-        code = self.code_of(instance)
-        full_args = (instance, *args) if instance is not None else args
-        if self.traceable and _tracing.get():
-            with scope(self.op.name):
-                result = await self.fn(*self._as_nodes(full_args), **self._as_node_kwargs(kwargs))
-            return self._wrap_traced(result, self._inputs(full_args, kwargs))
-        tracing = _tracing.get()
-        inputs = self._inputs(full_args, kwargs)
-        with recording_reads() as reads:
-            try:
-                if code is not None and code.origin != "user":
-                    result = await self._run_optimized_async(code, instance, args, kwargs, inputs)
-                else:
-                    result = await self.fn(*_raw_args(full_args), **_raw_kwargs(kwargs))
-            except Exception as exc:
-                if not tracing:
-                    raise
-                raise_error(exc, self.op, self._parents(inputs, reads, code), self.fn.__code__)
-        return self._wrap(result, inputs, reads, code, tracing)
-
-    def _traced_body(self, full_args: tuple, kwargs: dict) -> Any:
-        inputs = self._inputs(full_args, kwargs)
+    def _traced_steps(self, full_args: tuple, kwargs: dict) -> Steps[Node]:
+        node_args, node_kwargs = self._as_nodes(full_args), self._as_node_kwargs(kwargs)
+        inputs = self._inputs(tuple(node_args), node_kwargs)
         with scope(self.op.name):
             try:
-                result = self.fn(*self._as_nodes(full_args), **self._as_node_kwargs(kwargs))
+                result = yield Call(self.fn, self.fn, node_args, node_kwargs)
+            except ExecutionError:
+                raise
             except Exception as exc:
-                if isinstance(exc, ExecutionError):
-                    raise
                 raise_error(exc, self.op, inputs, self.fn.__code__)
-        return self._wrap_traced(result, inputs)
+            conditions = current_conditions()
+        return self._wrap_traced(result, inputs, conditions)
 
-    def _wrap_traced(self, result: Any, inputs: tuple[Node, ...]) -> Node:
+    def _wrap_traced(self, result: Any, inputs: tuple[Node, ...], conditions: tuple[Node, ...]) -> Node:
+        """The body's result, made to depend on every condition that steered the body to it.
+
+        A node computed after those conditions already has them as control parents and is returned as it
+        is. A literal, a container, an input, or a node computed before a test gets one node of this op
+        on top, whose control parents are the conditions: otherwise the branch choice would be lost.
+        """
         if isinstance(result, Node):
-            return result
-        return make_message(result, self.op, inputs)
+            if all(any(c is k for k in result.control) for c in conditions):
+                return result
+            parents: tuple[Node, ...] = (result,)
+        else:
+            found: list[Node] = []
+            result = _collect(result, found)
+            parents = unique_nodes(found) if found else inputs
+        control = tuple(c for c in conditions if not any(c is p for p in parents))
+        return Message(result._value if isinstance(result, Node) else result, self.op, parents, control,
+                       current_scope_path())
 
     def _wrap(self, result: Any, inputs: tuple[Node, ...], reads: list, code: CodeParameter | None,
               tracing: bool) -> Node:
@@ -209,32 +207,25 @@ class Bundle:
         return unique_nodes(found) if len(found) > 1 else tuple(found)
 
     def _as_nodes(self, full_args: tuple) -> list[Any]:
+        """Arguments for a traceable body: plain values as named constants; nodes, and containers holding
+        nodes, as they are. The body and the graph then see the very same nodes."""
         start = 1 if self._is_method else 0
         names = self._arg_names
-        return [a if i < start or isinstance(a, Node) else Node(a, name=names[i] if i < len(names) else "arg")
+        return [a if i < start or _holds_nodes(a) else Node(a, name=names[i] if i < len(names) else f"arg{i}")
                 for i, a in enumerate(full_args)]
 
     @staticmethod
     def _as_node_kwargs(kwargs: dict) -> dict[str, Any]:
-        return {k: v if isinstance(v, Node) else Node(v, name=k) for k, v in kwargs.items()}
+        return {k: v if _holds_nodes(v) else Node(v, name=k) for k, v in kwargs.items()}
 
     # --- optimized code runs isolated ----------------------------------------------------------------
-    def _run_optimized(self, code: CodeParameter, instance: Any, args: tuple, kwargs: dict,
-                       inputs: tuple[Node, ...]) -> Any:
+    def _optimized_call(self, code: CodeParameter, instance: Any, args: tuple, kwargs: dict) -> tuple:
         if not self.isolated:
             fn = code.compiled(self.fn.__globals__)
             full = (instance, *args) if instance is not None else args
-            return fn(*_raw_args(full), **_raw_kwargs(kwargs))
-        return run_isolated(code, self.fn, instance, _raw_args(args), _raw_kwargs(kwargs), self.limits)
-
-    async def _run_optimized_async(self, code: CodeParameter, instance: Any, args: tuple, kwargs: dict,
-                                   inputs: tuple[Node, ...]) -> Any:
-        if not self.isolated:
-            fn = code.compiled(self.fn.__globals__)
-            full = (instance, *args) if instance is not None else args
-            return await fn(*_raw_args(full), **_raw_kwargs(kwargs))
-        return await run_isolated_async(code, self.fn, instance, _raw_args(args), _raw_kwargs(kwargs),
-                                        self.limits)
+            return Call(fn, fn, _raw_args(full), _raw_kwargs(kwargs))
+        return Call(run_isolated, run_isolated_async,
+                    (code, self.fn, instance, _raw_args(args), _raw_kwargs(kwargs), self.limits))
 
     def __repr__(self) -> str:
         return f"<bundle {self.op.name}>"
@@ -263,6 +254,10 @@ class BoundBundle:
         return f"<bound bundle {self.bundle.op.name} of {type(self.instance).__name__}>"
 
 
+def _holds_nodes(value: Any) -> bool:
+    return isinstance(value, Node) or isinstance(value, list | tuple | dict) and not _is_plain_container(value)
+
+
 def _is_plain_container(value: Any) -> bool:
     """A list/tuple/dict with no nodes inside is an ordinary constant argument."""
     if isinstance(value, dict):
@@ -270,6 +265,19 @@ def _is_plain_container(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return not any(isinstance(v, Node) for v in value)
     return False
+
+
+def _collect(value: Any, found: list[Node]) -> Any:
+    """`value` with the nodes inside lists, tuples and dicts replaced by their values; the nodes go to `found`."""
+    if isinstance(value, Node):
+        found.append(value)
+        return value._value
+    if isinstance(value, list | tuple):
+        items = [_collect(v, found) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {k: _collect(v, found) for k, v in value.items()}
+    return value
 
 
 def _unwrap(value: Any) -> Any:

@@ -85,3 +85,12 @@ def labels(nodes: Iterable[Node]) -> dict[Node, str]:
         taken.add(label)
         out[node] = label
     return out
+
+
+def shape(outputs: Node | Iterable[Node]) -> list[tuple]:
+    """The graph behind `outputs` as plain data, to compare two runs: for each node in topological order, its
+    label, kind, op, value (repr), and the labels of its data and control parents."""
+    order = topological_order(outputs)
+    names = labels(order)
+    return [(names[n], n.kind, getattr(getattr(n, "op", None), "name", None), repr(n._value),
+             tuple(names[p] for p in n.parents), tuple(names[c] for c in n.control)) for n in order]

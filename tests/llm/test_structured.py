@@ -1,11 +1,12 @@
 import asyncio
 import json
+import logging
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backprose.errors import LLMFormatError
+from backprose.errors import LLMFormatError, LLMServerError
 from backprose.llm import OpenAI, Scripted, acomplete_json, complete_json
 from backprose.llm.schema import validate
 from backprose.llm.structured import extract_json, response_format
@@ -139,3 +140,49 @@ def test_a_triple_quoted_reply_that_is_still_not_json_says_how_to_write_it():
         extract_json('{"value": """def f():\n    return 1""", }')
     valid = '{"doc": "quotes like \\"\\"\\" stay as they are"}'
     assert extract_json(valid) == {"doc": 'quotes like """ stay as they are'}
+
+
+# --- complete_json and acomplete_json are one implementation -------------------------------------------
+GOOD = '{"answer": "a", "score": 1}'
+JSON_CASES = {
+    "valid at once": (['Sure! {"answer": "hi", "score": 3}'], {}),
+    "repaired": (['{"answer": "hi", "score": "high"}', '{"answer": "hi", "score": 7}'], {}),
+    "unusable twice": (["not json at all", "still {broken"], {}),
+    "no repair": (["not json at all"], {"repair": False}),
+    "style refused, then accepted": ([LLMServerError("http://x", 422, "bad response_format"), GOOD], {}),
+    "two styles refused": ([LLMServerError("http://x", 400), LLMServerError("http://x", 415), GOOD], {}),
+    "server failing": ([LLMServerError("http://x", 500, "boom")], {}),
+}
+
+
+def _json_outcome(call):
+    try:
+        return "ok", call()
+    except LLMFormatError as err:
+        return "LLMFormatError", err.raw, err.problems
+    except Exception as err:
+        return type(err).__name__, str(err)
+
+
+@pytest.mark.parametrize("case", sorted(JSON_CASES))
+def test_complete_json_and_acomplete_json_send_the_same_requests_and_give_the_same_result(case):
+    replies, options = JSON_CASES[case]
+    sync_llm, async_llm = Scripted(list(replies)), Scripted(list(replies))
+    expected = _json_outcome(lambda: complete_json(sync_llm, "q", schema=SCHEMA, temperature=0, **options))
+    got = _json_outcome(lambda: asyncio.run(acomplete_json(async_llm, "q", schema=SCHEMA, temperature=0,
+                                                           **options)))
+    assert got == expected
+    assert async_llm.prompts == sync_llm.prompts
+    assert [c.options for c in async_llm.calls] == [c.options for c in sync_llm.calls]
+    assert getattr(async_llm, "response_format_style", None) == getattr(sync_llm, "response_format_style", None)
+
+
+def test_a_refused_style_and_a_repair_are_each_one_log_line(caplog):
+    llm = Scripted([LLMServerError("http://x", 422), '{"answer": 1}', GOOD])
+    with caplog.at_level(logging.INFO, logger="backprose"):
+        assert complete_json(llm, "q", schema=SCHEMA) == {"answer": "a", "score": 1}
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert "'json_schema'" in lines[0] and "422" in lines[0] and "'json_object_schema'" in lines[0]
+    assert "asking once more" in lines[1] and "2 problem(s)" in lines[1]
+    assert llm.response_format_style == "json_object_schema"

@@ -1,5 +1,7 @@
 """Operators on nodes are traced ops: same values as plain Python, node operands as parents."""
 
+import operator
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,18 @@ def test_arithmetic_records_parents_in_operand_order():
         assert expr.value == expected
     diff = a - b
     assert diff.parents == (a, b) and diff.name == "sub"
+
+
+@pytest.mark.parametrize(("x", "y"), [(7, 2), (-7, 2), (7.5, 2), (7, -2.5), (1, 3)])
+@pytest.mark.parametrize("fn", [operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
+                                operator.mod, operator.pow])
+def test_each_arithmetic_operator_computes_exactly_what_python_does(fn, x, y):
+    """Value and type, forward and reflected: `//` differs from `/` and `%` on these operands."""
+    plain = fn(x, y)
+    a, b = bp.param(x, name="a"), bp.param(y, name="b")
+    for left, right in ((a, b), (a, y), (x, b)):
+        got = fn(left, right).value
+        assert type(got) is type(plain) and got == plain, (left, right, got, plain)
 
 
 def test_reflected_operator_keeps_operand_order():

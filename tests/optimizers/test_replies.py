@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from backprose.llm import Scripted
 from backprose.nodes.parameter import strip_fence
 from backprose.optimizers import OptoPrime
 from backprose.optimizers.prompts import Templates
-from backprose.optimizers.replies import ask_json, check_values
+from backprose.optimizers.replies import aask_json, ask_json, check_values
 
 SCHEMA = {"type": "object", "properties": {"value": {}}, "required": ["value"]}
 
@@ -251,3 +253,29 @@ def test_whatever_the_model_replies_a_step_leaves_each_parameter_valid(raw, text
     assert isinstance(x.value, float) and -100 <= x.value <= 100
     assert w.value.shape == (2,) and np.all(np.abs(w.value) <= 1)
     assert isinstance(note.value, str) and note.value.strip().lower() != "the note"
+@pytest.mark.parametrize("replies", [['{"value": 3}'], ["not json at all", '{"value": 3}'],
+                                     ['{"value": "x"}', '{"value": "y"}'], [RuntimeError("server said no")]])
+def test_ask_json_and_aask_json_send_the_same_requests_and_give_the_same_result(replies):
+    def outcome(call):
+        try:
+            return "ok", call()
+        except ReplyFormatError as err:
+            return "ReplyFormatError", err.raw, err.problems
+        except Exception as err:
+            return type(err).__name__, str(err)
+
+    sync_llm, async_llm, sync_log, async_log = Scripted(list(replies)), Scripted(list(replies)), [], []
+    expected = outcome(lambda: ask_json(sync_llm, "q", SCHEMA, _value_checker, Templates(), sync_log, temperature=0))
+    got = outcome(lambda: asyncio.run(aask_json(async_llm, "q", SCHEMA, _value_checker, Templates(), async_log,
+                                                temperature=0)))
+    assert got == expected and async_log == sync_log
+    assert async_llm.prompts == sync_llm.prompts
+    assert [c.options for c in async_llm.calls] == [c.options for c in sync_llm.calls]
+
+
+def test_a_retry_is_one_log_line(caplog):
+    llm = Scripted(["not json at all", '{"value": 3}'])
+    with caplog.at_level(logging.INFO, logger="backprose"):
+        ask_json(llm, "q", SCHEMA, _value_checker, Templates())
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("backprose")] == [
+        "the reply did not check (the reply contains no complete JSON object or array); asking again"]

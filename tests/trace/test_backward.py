@@ -107,3 +107,22 @@ def test_zero_feedback_clears_and_frees_the_graph_reference():
     a.zero_feedback()
     gc.collect()
     assert ref() is None
+
+
+def test_every_input_of_an_op_with_many_parents_receives_the_feedback():
+    ps = [bp.param(f"p{i}", name=f"p{i}") for i in range(5)]
+
+    @bp.bundle()
+    def join(a, b, c, d, e):
+        return "-".join((a, b, c, d, e))
+
+    flag = bp.param(True, name="flag")
+    with bp.scope():
+        if flag:
+            steered = ps[0] + ps[1]  # two data parents and a control parent: three inputs
+    out = join(*ps)
+    assert len(out.parents) == 5 and len(steered.inputs) == 3
+    bp.backward([out, steered], ["join fb", "steered fb"])
+    assert [[f.user_feedback for f in p.feedback] for p in ps] == [
+        ["join fb", "steered fb"], ["join fb", "steered fb"], ["join fb"], ["join fb"], ["join fb"]]
+    assert [f.user_feedback for f in flag.feedback] == ["steered fb"]

@@ -1,10 +1,13 @@
 """Bundles: one traced op per call, raw values inside, every node the body depended on as a parent."""
 
 import asyncio
+import contextlib
+import re
 
 import pytest
 
 import backprose as bp
+from backprose.trace.graph import shape
 
 PROMPT = bp.param("Be brief.", name="prompt")
 
@@ -138,3 +141,99 @@ def test_untraced_call_returns_a_constant():
     with bp.no_trace():
         out = greet("x")
     assert out.value == "hello x!" and out.parents == ()
+
+
+# --- sync and async bundles are one implementation: the same cases build the same graphs and errors -----
+LIMIT = bp.param(3, name="limit")
+
+
+def sync_bundles():
+    @bp.bundle()
+    def scale(x, k=2):
+        return x * k + LIMIT.value
+
+    @bp.bundle()
+    def check(x):
+        if x > LIMIT.value:
+            raise ValueError(f"{x} is above the limit")
+        return x
+
+    @bp.bundle(traceable=True)
+    def route(x):
+        if x > LIMIT:
+            return "escalate"
+        return x + 1
+
+    @bp.bundle(traceable=True)
+    def traced_check(x):
+        y = x * 2
+        if y > LIMIT:
+            raise ValueError("doubled is above the limit")
+        return y
+
+    return scale, check, route, traced_check
+
+
+def async_bundles():
+    @bp.bundle()
+    async def scale(x, k=2):
+        await asyncio.sleep(0)
+        return x * k + LIMIT.value
+
+    @bp.bundle()
+    async def check(x):
+        await asyncio.sleep(0)
+        if x > LIMIT.value:
+            raise ValueError(f"{x} is above the limit")
+        return x
+
+    @bp.bundle(traceable=True)
+    async def route(x):
+        await asyncio.sleep(0)
+        if x > LIMIT:
+            return "escalate"
+        return x + 1
+
+    @bp.bundle(traceable=True)
+    async def traced_check(x):
+        await asyncio.sleep(0)
+        y = x * 2
+        if y > LIMIT:
+            raise ValueError("doubled is above the limit")
+        return y
+
+    return scale, check, route, traced_check
+
+
+def outcome(call):
+    """What a call gave, as plain data: the graph of its output or of its error node, or a raw exception."""
+    try:
+        out = call()
+    except bp.ExecutionError as err:
+        return "ExecutionError", re.sub(r"at line \d+", "at line N", repr(shape(err.node)))
+    except Exception as err:
+        return type(err).__name__, str(err)
+    return "ok", repr(shape(out))
+
+
+@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("args", [(1,), (bp.param(2, name="x"),), (5,), (bp.param(7, name="x"),)])
+@pytest.mark.parametrize("tracing", [True, False])
+def test_sync_and_async_bundles_build_the_same_graph_or_raise_the_same_error(index, args, tracing):
+    sync, asynchronous = sync_bundles()[index], async_bundles()[index]
+    with contextlib.nullcontext() if tracing else bp.no_trace():
+        expected = outcome(lambda: sync(*args))
+        got = outcome(lambda: asyncio.run(asynchronous(*args)))
+    assert got == expected
+
+
+def test_an_async_traceable_body_that_raises_gives_an_error_node():
+    traced_check = async_bundles()[3]
+    x = bp.param(4, name="x")
+    with pytest.raises(bp.ExecutionError) as info:
+        asyncio.run(traced_check(x))
+    node = info.value.node
+    assert isinstance(node, bp.ErrorNode) and "doubled is above the limit" in node.value
+    assert "y > LIMIT" not in node.value and 'raise ValueError("doubled' in node.value
+    node.backward("keep it under the limit")
+    assert len(x.feedback) == 1 and len(LIMIT.feedback) >= 1

@@ -1,9 +1,12 @@
 """Optimized code runs in a worker with limits: hangs, memory bombs and exits become ErrorNodes."""
 
+import asyncio
+
 import pytest
 
 import backprose as bp
 from backprose.isolation import Limits
+from backprose.trace.graph import shape
 
 FACTOR = 3
 
@@ -70,3 +73,42 @@ def test_opting_out_runs_optimized_code_in_process():
     import os
 
     assert inc(1).value == os.getpid()
+
+
+def _sync_shift(isolated):
+    @bp.bundle(trainable=True, isolated=isolated)
+    def shift(x):
+        return x + 1
+
+    return shift
+
+
+def _async_shift(isolated):
+    @bp.bundle(trainable=True, isolated=isolated)
+    async def shift(x):
+        return x + 1
+
+    return shift
+
+
+def _code_free_shape(call):
+    """The graph of the output or of the error node, with the code parameter's source left out."""
+    try:
+        out = call()
+    except bp.ExecutionError as err:
+        out = err.node
+    return [(kind, op, value if kind != "parameter" else "<code>", len(parents))
+            for _, kind, op, value, parents, _ in shape(out)]
+
+
+@pytest.mark.parametrize("isolated", [False, True])
+@pytest.mark.parametrize("body", ["    return x * 10\n", "    raise ValueError('too big')\n"])
+def test_optimized_code_gives_the_same_graph_from_a_sync_and_an_async_bundle(isolated, body):
+    shift, ashift = _sync_shift(isolated), _async_shift(isolated)
+    shift.code.value = "def shift(x):\n" + body
+    ashift.code.value = "async def shift(x):\n" + body
+    x = bp.param(4, name="x")
+    expected = _code_free_shape(lambda: shift(x))
+    got = _code_free_shape(lambda: asyncio.run(ashift(x)))
+    assert got == expected
+    assert expected[-1][2] in ("40", repr("ValueError: too big\n  at line 2 of shift: raise ValueError('too big')"))

@@ -9,55 +9,149 @@ from hypothesis import strategies as st
 
 import backprose as bp
 
-OPS = ["add", "sub", "mul", "max", "branch"]
+# Each instruction names an op and three registers; an op that needs a number (or a text) takes the first
+# register of that type at or after the chosen index, and is skipped when the program holds none.
+NUMBER_OPS = ["add", "sub", "mul", "truediv", "floordiv", "mod", "rsub", "rfloordiv", "radd", "neg", "max",
+              "branch", "blend", "route_text", "route_number", "pick"]
+TEXT_OPS = ["concat", "rconcat", "upper", "mix"]
+OPS = NUMBER_OPS + TEXT_OPS
 
+initial_value = st.one_of(st.integers(-5, 5), st.floats(-5, 5, allow_nan=False).map(lambda f: round(f, 3)),
+                          st.text(alphabet="abcXYZ -", max_size=4))
 instruction = st.tuples(st.sampled_from(OPS), st.integers(0, 1000), st.integers(0, 1000), st.integers(0, 1000))
-program = st.tuples(st.lists(st.integers(-5, 5), min_size=1, max_size=4),
+program = st.tuples(st.lists(initial_value, min_size=1, max_size=5),
                     st.lists(instruction, min_size=1, max_size=25))
 
 
-def run(prog, wrap):
-    """Interpret a random program on raw ints, or on nodes when `wrap` makes parameters."""
+def _untraced(**_):
+    return lambda fn: fn
+
+
+def run(prog, traced):
+    """Interpret a random program on plain values, or on nodes (the initial values as parameters).
+
+    Returns the registers and, for each, the initial registers it depends on by data or through a branch
+    that decided it: the oracle for which parameters backward must reach, computed without the library.
+    """
     initial, instructions = prog
-    regs = [wrap(v, i) for i, v in enumerate(initial)]
+    regs = [bp.param(v, name=f"p{i}") if traced else v for i, v in enumerate(initial)]
+    deps = [frozenset([i]) for i in range(len(initial))]
+    bundle = bp.bundle if traced else _untraced
+
+    def raw(r):
+        return regs[r]._value if traced else regs[r]
+
+    def pick(want_text, index):
+        for k in range(len(regs)):
+            r = (index + k) % len(regs)
+            if isinstance(raw(r), str) == want_text:
+                return r
+        return None
+
+    @bundle()
+    def blend(x, y, z):
+        return x + 2 * y - z
+
+    @bundle()
+    def mix(x, y, z):
+        return f"{x}|{y}|{z}"[:16]
+
     for op, i, j, k in instructions:
-        a, b, c = regs[i % len(regs)], regs[j % len(regs)], regs[k % len(regs)]
+        ia, ib, ic = (pick(op in TEXT_OPS, n) for n in (i, j, k))
+        if ia is None:
+            continue
+        a, b, c = regs[ia], regs[ib], regs[ic]
+        used = {ia, ib}
+        constant = (i % 7 - 3) + (0.5 if j % 2 else 0)
         if op == "add":
-            regs.append(a + b)
+            out = a + b
         elif op == "sub":
-            regs.append(a - b)
+            out = a - b
         elif op == "mul":
-            regs.append((a * b) % 97)
-        elif op == "max":
-            regs.append(a if a > b else b)
-        else:
+            out = (a * b) % 97
+        elif op == "truediv":
+            out = a / (b * b + 1)
+        elif op == "floordiv":
+            out = a // (b * b + 1)
+        elif op == "mod":
+            out = a % (b * b + 1)
+        elif op == "rsub":
+            out, used = constant - a, {ia}
+        elif op == "rfloordiv":
+            out, used = constant // (a * a + 1), {ia}
+        elif op == "radd":
+            out, used = 2.5 + a, {ia}
+        elif op == "neg":
+            out, used = -a, {ia}
+        elif op == "max":  # outside a scope a branch is plain Python: the result is one of the two nodes
+            out, used = (a, {ia}) if a > b else (b, {ib})
+        elif op == "branch":
             with bp.scope():
-                regs.append(c + 1 if a > b else c - 1)
-    return regs
+                out = c + 1 if a > b else c - 1
+            used = {ia, ib, ic}
+        elif op == "blend":
+            out, used = blend(a, b, c), {ia, ib, ic}
+        elif op in ("route_text", "route_number"):  # a traceable body returning a literal
+            high, low = ("high", "low") if op == "route_text" else (1.5, -2)
+
+            @bundle(traceable=True)
+            def route(x, other=b, high=high, low=low):
+                if x > other:
+                    return high
+                return low
+
+            out = route(a)
+        elif op == "pick":  # a traceable body returning one of its inputs unchanged
+            @bundle(traceable=True)
+            def choose(x, y, other=b):
+                if x > other:
+                    return y
+                return x
+
+            out = choose(a, c)
+            used = {ia, ib, ic} if raw(ia) > raw(ib) else {ia, ib}
+        elif op == "concat":
+            out = (a + b)[:12]
+        elif op == "rconcat":
+            out, used = "x" + a, {ia}
+        elif op == "upper":
+            out, used = a.upper(), {ia}
+        else:  # mix: an opaque bundle with three parents, a number among them when there is one
+            number = pick(False, k)
+            ic = number if number is not None else ic
+            out, used = mix(a, b, regs[ic]), {ia, ib, ic}
+        regs.append(out)
+        deps.append(frozenset().union(*(deps[u] for u in used)))
+    return regs, deps
 
 
 def traced(prog):
-    return run(prog, lambda v, i: bp.param(v, name=f"p{i}"))
+    return run(prog, traced=True)[0]
 
 
 @given(program)
 @settings(max_examples=150, deadline=None)
 def test_traced_and_untraced_programs_agree(prog):
-    plain = run(prog, lambda v, i: v)
+    plain, _ = run(prog, traced=False)
     nodes = traced(prog)
-    assert [n.value for n in nodes] == plain
+    assert [(type(n.value), n.value) for n in nodes] == [(type(v), v) for v in plain]
 
 
 @given(program)
 @settings(max_examples=150, deadline=None)
-def test_backward_reaches_exactly_the_ancestor_parameters_once(prog):
+def test_backward_reaches_exactly_the_parameters_the_output_depends_on(prog):
+    """Every parameter the output depends on (by data, or through a branch that decided it) gets the feedback
+    once; no other parameter, and no node outside the output's graph, gets any."""
+    _, deps = run(prog, traced=False)
     nodes = traced(prog)
-    params = nodes[: len(prog[0])]
-    out = nodes[-1]
-    out.backward("feedback")
-    ancestors = {id(n) for n in bp.topological_order(out)}
-    for p in params:
-        assert len(p.feedback) == (1 if id(p) in ancestors else 0)
+    params, out = nodes[: len(prog[0])], nodes[-1]
+    out.backward("feedback", retain_graph=True)
+    assert [len(p.feedback) for p in params] == [int(i in deps[-1]) for i in range(len(params))]
+    assert {p.name for p in bp.parameters_of(out)} == {f"p{i}" for i in deps[-1]}
+    order = bp.topological_order(out)
+    in_graph = {id(n) for n in order}
+    assert all(len(n.feedback) == 1 for n in order)
+    assert all(n.feedback == [] for n in nodes if id(n) not in in_graph)
 
 
 @given(program)
