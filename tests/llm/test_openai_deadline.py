@@ -112,3 +112,24 @@ def test_sync_calls_work_inside_a_running_event_loop():
 def test_timeouts_must_be_positive(kw):
     with pytest.raises(ValueError, match="timeout"):
         OpenAI(model="m", base_url="http://127.0.0.1:9/v1", **kw)
+
+
+def _child_call(llm, queue):
+    queue.put(llm.complete("from the child").text)
+
+
+def test_a_forked_child_gets_its_own_loop_for_sync_calls():
+    """Threads do not survive a fork: the child must start its own loop instead of waiting on a dead one."""
+    import multiprocessing
+
+    with FakeOpenAIServer() as server:
+        llm = client(server)
+        assert llm.complete("parent").text == "echo: parent"  # the parent's loop thread is running
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_child_call, args=(llm, queue))
+        child.start()
+        assert queue.get(timeout=120) == "echo: from the child"
+        child.join(timeout=60)
+        assert child.exitcode == 0
+        assert llm.complete("parent again").text == "echo: parent again"
