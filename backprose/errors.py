@@ -80,15 +80,20 @@ class LLMConnectionError(LLMError):
 
 
 class LLMTimeoutError(LLMConnectionError):
-    """The server accepted the request but did not answer within the timeout, even after retries."""
+    """The server did not finish its answer in time: within `timeout` for the whole call (retries included),
+    or within `attempt_timeout` for one attempt (`.per_attempt`, which the client retries while time is left).
+    """
 
-    def __init__(self, base_url: str, timeout: float | None, attempts: int):
+    def __init__(self, base_url: str, timeout: float, attempts: int, *, per_attempt: bool = False):
         self.base_url = base_url
+        self.per_attempt = self.transient = per_attempt
+        limit = "attempt_timeout" if per_attempt else "timeout"
+        scope = "one attempt" if per_attempt else "the whole call"
         LLMError.__init__(
             self,
-            f"the LLM server at {base_url} did not answer within {timeout}s ({attempts} attempts). "
-            "Raise timeout=... on the client, lower max_concurrency if the server is overloaded, or "
-            "check that the server is not stuck.",
+            f"the LLM server at {base_url} did not answer within {timeout:g}s ({attempts} attempts; {limit}=... "
+            f"bounds {scope}). Raise {limit}=... on the client, lower max_concurrency if the server is "
+            "overloaded, or check that the server is not stuck.",
         )
 
 
@@ -398,3 +403,43 @@ class UnknownOption(BackproseError, TypeError):
 
 class NoFeedbackWarning(UserWarning):
     """An optimizer step found parameters without feedback (their value left the graph, or they were unused)."""
+
+
+# --- Replies that are not usable completions -------------------------------------------------------------
+
+
+class LLMBadReply(LLMServerError):
+    """HTTP 200 whose body is not a usable completion: not JSON, no `choices`, a malformed choice, content
+    that is null, or an error object in place of the completion. `.transient` says whether another attempt
+    may fix it (the client retries those); `.detail` carries the server's own text where it sent one.
+    """
+
+    def __init__(self, base_url: str, detail: str, *, transient: bool, attempts: int | None = None):
+        self.detail = detail
+        self.transient = transient
+        tried = f" ({attempts} attempts)" if attempts else ""
+        LLMError.__init__(
+            self,
+            f"the LLM server at {base_url} answered HTTP 200 without a usable completion{tried}: {detail}. "
+            "If a proxy or gateway sits in between, check its logs; if the server is flaky, raise "
+            "max_retries=...; if the request is at fault (too long, bad options), fix it.",
+        )
+        self.base_url = base_url
+        self.status = 200
+
+
+class LLMNoContent(LLMError):
+    """The model answered without text: it refused (`.refusal`) or called tools (`.tool_calls`). Never cached
+    and not retried, since the same request would get the same kind of answer."""
+
+    def __init__(self, base_url: str, *, refusal: str | None = None, tool_calls: list[str] | None = None):
+        self.base_url = base_url
+        self.refusal = refusal
+        self.tool_calls = list(tool_calls or [])
+        if refusal is not None:
+            shown = refusal if len(refusal) <= 300 else refusal[:300] + "..."
+            what, fix = f"refused: {shown!r}", "rephrase the request, or catch LLMNoContent and read `.refusal`"
+        else:
+            what = f"called tools ({', '.join(self.tool_calls) or 'unnamed'}) instead of answering in text"
+            fix = "send no `tools` (or tool_choice='none'); this client returns text answers only"
+        super().__init__(f"the model at {base_url} {what}. Nothing was cached; {fix}.")

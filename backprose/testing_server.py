@@ -2,7 +2,8 @@
 
 It answers `POST /v1/chat/completions` and `GET /v1/models` after a fixed latency, counts requests and the
 highest number in flight at once, and can play a scripted list of faults first (429 with Retry-After,
-5xx, 401, 404, a hang past the client's timeout, truncated JSON, a garbage body, a dropped connection).
+5xx, 401, 404, a hang past the client's timeout, a reply dripped a byte at a time, truncated JSON, a
+garbage body, any JSON body with status 200, a dropped connection).
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.get("seconds", 5.0))
             self.close_connection = True
             return True
+        if kind == "drip":
+            self._drip(fault, body)
+            return True
         if kind == "truncated":
             payload = json.dumps(completion_payload({"model": "x", "messages": []}, "cut"))
             self._send(200, payload[: len(payload) // 2].encode())
@@ -121,7 +125,30 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "reply":  # a scripted content, e.g. malformed JSON for repair tests
             self._json(200, completion_payload(body, fault["text"]))
             return True
+        if kind == "body":  # any JSON with status 200: no choices, content null, an error object, ...
+            self._json(200, fault["body"])
+            return True
         raise ValueError(f"unknown fault {fault!r}")
+
+    def _drip(self, fault: dict[str, Any], body: dict[str, Any]) -> None:
+        """Send a valid answer one byte every `interval` seconds for `seconds` in all, in the headers
+        (`where="headers"`) or in the body: each read succeeds, so only a deadline on the whole call ends it."""
+        interval = float(fault.get("interval", 0.5))
+        count = max(1, int(float(fault.get("seconds", 20.0)) / interval))
+        payload = json.dumps(completion_payload(body, fault.get("text", "dripped"))).encode()
+        in_headers = fault.get("where", "body") == "headers"
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n" % (count * (not in_headers) + len(payload)))
+        self.close_connection = True
+        try:
+            self.wfile.write(head + (b"X-Drip: " if in_headers else b"\r\n"))
+            for _ in range(count):
+                time.sleep(interval)
+                self.wfile.write(b"." if in_headers else b" ")  # JSON allows leading whitespace
+                self.wfile.flush()
+            self.wfile.write((b"\r\n\r\n" if in_headers else b"") + payload)
+        except OSError:  # the client gave up and closed the connection
+            pass
 
 
 def completion_payload(body: dict[str, Any], text: str) -> dict[str, Any]:

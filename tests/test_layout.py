@@ -24,6 +24,8 @@ ALLOWED_EVEN_IF_FORBIDDEN = {"backprose.errors"}
 # `node.backward()` is the PyTorch-shaped convenience; it delegates to trace at call time (a lazy import).
 EXCEPTIONS = {("nodes/node.py", "backprose.trace.backward")}
 MAX_LINES = 400
+# Files allowed past the budget, each with its own cap and the reason.
+OVER_BUDGET = {"errors.py": (600, "the one catalogue of error classes: every message and its fix in one place")}
 
 
 def imports_of(path: Path) -> set[str]:
@@ -55,7 +57,8 @@ def test_lower_layers_do_not_import_higher_ones(layer):
 
 def test_no_module_is_over_the_size_budget():
     too_long = sorted(f"{p.relative_to(PACKAGE)}: {n} lines" for p in PACKAGE.rglob("*.py")
-                      if (n := len(p.read_text().splitlines())) > MAX_LINES)
+                      if (n := len(p.read_text().splitlines()))
+                      > OVER_BUDGET.get(str(p.relative_to(PACKAGE)), (MAX_LINES,))[0])
     assert too_long == [], "split these modules by concept"
 
 

@@ -1,21 +1,29 @@
-"""When and how long to retry a failed model call: transient failures only, backoff with jitter.
+"""When and how long to retry a failed model call: transient failures only, backoff with jitter, and never
+past the call's deadline.
 
-Transient means rate limits (429), timeouts, dropped connections, 5xx and unreadable bodies. A server's
+Transient means rate limits (429), 408, 5xx, dropped connections, and replies that another attempt may fix
+(an unreadable body, no choices, null content, an attempt that ran past `attempt_timeout`). A server's
 Retry-After (or retry-after-ms) wins over our own backoff, capped so a bad header cannot stall a run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
-import json
+import logging
+import random
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import openai
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_base, wait_random_exponential
+
+from backprose.errors import LLMError
 
 MAX_RETRY_AFTER = 60.0
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -24,7 +32,7 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code == 429 or exc.status_code == 408 or exc.status_code >= 500
-    return isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError))
+    return isinstance(exc, LLMError) and bool(getattr(exc, "transient", False))
 
 
 def retry_after(exc: BaseException | None) -> float | None:
@@ -48,32 +56,50 @@ def retry_after(exc: BaseException | None) -> float | None:
         return None
 
 
-class wait_retry_after(wait_base):
-    """Honour the server's Retry-After when it sent one; otherwise exponential backoff with full jitter."""
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Up to `max_retries` more attempts after the first; exponential backoff with full jitter from `initial`
+    seconds, each wait at most `maximum`, unless the server said how long to wait."""
 
-    def __init__(self, initial: float, maximum: float) -> None:
-        self.fallback = wait_random_exponential(multiplier=initial, max=maximum)
+    max_retries: int = 4
+    initial: float = 0.5
+    maximum: float = 30.0
 
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        asked = retry_after(outcome.exception() if outcome is not None else None)
+    def delay(self, exc: BaseException, attempt: int) -> float:
+        asked = retry_after(exc)
         if asked is not None:
             return min(asked, MAX_RETRY_AFTER)
-        return self.fallback(retry_state)
+        return random.uniform(0, min(self.maximum, self.initial * 2 ** (attempt - 1)))
 
 
-def _policy(max_retries: int, initial: float, maximum: float) -> dict[str, Any]:
-    return {
-        "retry": retry_if_exception(is_transient),
-        "wait": wait_retry_after(initial, maximum),
-        "stop": stop_after_attempt(max_retries + 1),
-        "reraise": True,
-    }
+async def retrying(
+    attempt: Callable[[int], Awaitable[T]],
+    policy: RetryPolicy,
+    remaining: Callable[[], float | None],
+    what: str,
+) -> T:
+    """Await `attempt(1)`, `attempt(2)`, ... until one succeeds. A failure is raised as is when it is not
+    transient, when the retries are spent, or when the wait would end past the deadline (`remaining()`
+    seconds left, None before the clock starts); each retry is one line on the logger."""
+    number = 0
+    while True:
+        number += 1
+        try:
+            return await attempt(number)
+        except Exception as exc:
+            if not is_transient(exc) or number > policy.max_retries:
+                raise
+            wait = policy.delay(exc, number)
+            left = remaining()
+            if left is not None and wait >= left:
+                log.info("not retrying %s: the wait of %.2fs would pass its deadline (%.2fs left) after: %s",
+                         what, wait, left, _short(exc))
+                raise
+            log.info("retrying %s in %.2fs (attempt %d of %d failed: %s)", what, wait, number,
+                     policy.max_retries + 1, _short(exc))
+            await asyncio.sleep(wait)
 
 
-def retrying(max_retries: int, initial: float = 0.5, maximum: float = 30.0) -> Retrying:
-    return Retrying(**_policy(max_retries, initial, maximum))
-
-
-def async_retrying(max_retries: int, initial: float = 0.5, maximum: float = 30.0) -> AsyncRetrying:
-    return AsyncRetrying(**_policy(max_retries, initial, maximum))
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 200 else text[:200] + "..."

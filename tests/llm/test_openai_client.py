@@ -6,6 +6,7 @@ import pytest
 
 from backprose.errors import (
     LLMAuthError,
+    LLMBadReply,
     LLMConnectionError,
     LLMModelNotFound,
     LLMRateLimited,
@@ -32,9 +33,9 @@ def test_transient_faults_are_retried_until_an_answer(fault):
         assert llm.usage.calls == 1
 
 
-def test_timeout_is_retried_then_answers():
+def test_attempt_timeout_is_retried_then_answers():
     with FakeOpenAIServer(faults=[{"kind": "hang", "seconds": 2.0}]) as server:
-        llm = client(server, timeout=0.3, max_retries=2)
+        llm = client(server, attempt_timeout=0.3, max_retries=2)
         assert llm.complete("x").text == "echo: x"
         assert server.calls == 2
 
@@ -61,11 +62,11 @@ def test_persistent_rate_limit_gives_a_clear_error():
             client(server, max_retries=2).complete("x")
 
 
-def test_hang_past_every_retry_is_a_timeout_error():
+def test_hang_past_the_timeout_is_a_timeout_error():
     with FakeOpenAIServer(faults=[{"kind": "hang", "seconds": 2.0}] * 2) as server:
-        with pytest.raises(LLMTimeoutError, match=r"within 0.2s \(2 attempts\)") as info:
+        with pytest.raises(LLMTimeoutError, match=r"within 0.2s \(1 attempts; timeout=") as info:
             client(server, timeout=0.2, max_retries=1).complete("x")
-        assert server.base_url in str(info.value)
+        assert server.base_url in str(info.value) and not info.value.per_attempt
 
 
 def test_bad_key_names_the_env_var():
@@ -162,6 +163,10 @@ def test_async_errors_are_translated_too():
 
 def test_transient_classification():
     assert not is_transient(ValueError("x"))
+    assert is_transient(LLMBadReply("u", "no choices", transient=True))
+    assert not is_transient(LLMBadReply("u", "context too long", transient=False))
+    assert is_transient(LLMTimeoutError("u", 1.0, 1, per_attempt=True))
+    assert not is_transient(LLMTimeoutError("u", 1.0, 1))
 
 
 def test_cache_key_does_not_move_when_the_server_model_is_resolved():

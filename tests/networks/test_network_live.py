@@ -1,5 +1,7 @@
 """One forward and one backward pass of a tiny agent network on the embedded model."""
 
+import re
+
 import pytest
 
 import backprose as bp
@@ -29,3 +31,5 @@ def test_one_forward_and_one_backward_pass(local_llm):
         update = opt.apply(proposal)
         assert all(c.accepted or c.reason for c in update.changes)
         assert net.spec()["layers"]  # the network is still a valid network
+    # The feedback names the answer: after the update the network gives it.
+    assert re.findall(r"-?\d+", net("What is 2 + 3?").value) == ["5"]

@@ -1,4 +1,5 @@
-"""Each optimizer takes one real step on the embedded model and changes a parameter."""
+"""Each optimizer takes one real step on the embedded model; where the feedback names the right answer,
+the parameter must hold it afterwards, not merely differ."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_optoprime_step(local_llm):
     out.backward("The output is 6 but must be 20: choose x = 10.")
     update = OptoPrime([x], llm=local_llm, budget=2500, max_tokens=120).step()
     assert update.changed, update
-    assert x.value != 3
+    assert x.value == 10, update
 
 
 def test_textgrad_step(local_llm):
@@ -33,14 +34,14 @@ def test_textgrad_step(local_llm):
     out.backward("Too short: the greeting must mention the word 'welcome'.", propagator=opt.propagator)
     update = opt.step()
     assert update.changed, update
-    assert p.value != "Say hi."
+    assert "welcome" in p.value.lower(), update
 
 
 def test_opro_step(local_llm):
     x = bp.param(1, name="x", description="a whole number; a higher score means closer to the target")
     update = OPRO([x], llm=local_llm, budget=1500, max_tokens=80).step(score=0.1)
     assert update.changed, update
-    assert x.value != 1
+    assert isinstance(x.value, int) and x.value != 1  # nothing names the target: a new whole number
 
 
 def test_reflect_step(local_llm):
@@ -49,4 +50,4 @@ def test_reflect_step(local_llm):
     bp.backward(outs, ["Score: 0. Too short: the greeting must welcome the user by name."] * 2)
     update = Reflect([p], llm=local_llm, budget=1500, max_tokens=60).step()
     assert update.changed, update
-    assert p.value != "Say hi."
+    assert p.value != "Say hi."  # the feedback names a behaviour (welcome by name), not a text to check
