@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from backprose.errors import CacheMiss
+from backprose.errors import CacheMiss, InvalidSetting
 
 CacheMode = Literal["readwrite", "replay", "record", "off"]
 MODES: tuple[str, ...] = ("readwrite", "replay", "record", "off")
@@ -183,5 +183,7 @@ def as_cache(cache: ResponseCache | str | os.PathLike[str] | bool | None) -> Res
         return None
     if isinstance(cache, ResponseCache):
         return cache
-    mode = os.environ.get("BACKPROSE_CACHE_MODE", "readwrite")
+    mode = os.environ.get("BACKPROSE_CACHE_MODE") or "readwrite"
+    if mode not in MODES:
+        raise InvalidSetting("BACKPROSE_CACHE_MODE", mode, list(MODES))
     return ResponseCache(None if cache is True else cache, mode=mode)  # type: ignore[arg-type]
