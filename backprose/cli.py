@@ -73,12 +73,13 @@ def _build(config: dict[str, Any], run_dir: Path, *, fresh: bool) -> Any:
 
 def _prepare_folder(run_dir: Path, config: dict[str, Any]) -> None:
     """Create the run folder and write `config.json` at once, so `backprose resume` works from this moment."""
-    from backprose.errors import CheckpointError, UnwritablePath
+    from backprose.errors import CheckpointError
     from backprose.module import atomic_write_json
     from backprose.train.checkpoint import CHECKPOINT
 
     if run_dir.exists() and not run_dir.is_dir():
-        raise UnwritablePath("the run", str(run_dir), "it is a file, not a folder", "pass --out a new folder name")
+        raise CheckpointError(str(run_dir), "it is a file, not a folder", "pass --out a new folder name",
+                              action="write the run to")
     if (run_dir / CHECKPOINT).exists():
         raise CheckpointError(str(run_dir), "it already holds a run",
                               f"resume it (`backprose resume {run_dir}`) or pass --out a new folder")
@@ -86,8 +87,8 @@ def _prepare_folder(run_dir: Path, config: dict[str, Any]) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run_dir / "config.json", config)
     except OSError as exc:
-        raise UnwritablePath("the run", str(run_dir), exc.strerror or str(exc),
-                             "pass --out a folder you can create and write to") from None
+        raise CheckpointError(str(run_dir), exc.strerror or str(exc), "pass --out a folder you can create and "
+                              "write to", action="write the run to") from None
 
 
 def _run(config: dict[str, Any], run_dir: Path, resume: bool) -> int:

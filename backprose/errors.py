@@ -292,14 +292,10 @@ class UnknownOptimizer(TrainingError, KeyError):
 
 
 class CheckpointError(TrainingError):
-    """A run folder cannot be used: no checkpoint, a damaged file, or one from a different program.
-
-    `action` is what was attempted ("resume", "report on"), so the message says what failed.
-    """
+    """A run folder cannot be used or written: no checkpoint, a damaged file, a path that is not writable."""
 
     def __init__(self, run_dir: str, problem: str, fix: str, *, action: str = "resume"):
         self.run_dir = run_dir
-        self.problem = problem
         super().__init__(f"cannot {action} {run_dir}: {problem}. Fix: {fix}.")
 
 
@@ -385,39 +381,16 @@ class NetworkNotBuilt(NetworkError):
                          "a spec to AgentNetwork(spec), or load a saved one with AgentNetwork.from_file(path).")
 
 
-# --- command-line options, output paths, settings and failing programs ----------------------------------
-
-
-class InvalidOption(TrainingError, ValueError):
-    """An option of a run (batch size, steps, fractions, concurrency) has a value that cannot work."""
+class InvalidOption(BackproseError, ValueError):
+    """An option or setting (batch size, steps, fractions, BACKPROSE_CACHE_MODE) has a value that cannot work."""
 
     def __init__(self, name: str, value: Any, problem: str, fix: str):
-        self.name, self.value = name, value
         super().__init__(f"invalid {name} {value!r}: {problem}. Fix: {fix}.")
-
-
-class UnwritablePath(TrainingError):
-    """A run folder or report cannot be written where the user asked."""
-
-    def __init__(self, what: str, path: str, problem: str, fix: str):
-        self.path = path
-        super().__init__(f"cannot write {what} to {path}: {problem}. Fix: {fix}.")
 
 
 class ProgramFailed(TrainingError):
     """The program raised outside any bundle, so no error node (and no feedback) can carry the failure."""
 
     def __init__(self, example_id: str, error: BaseException, where: str):
-        self.example_id, self.error = example_id, error
-        super().__init__(f"the program raised {type(error).__name__} on example {example_id!r}{where}: {error}. "
-                         "Fix: correct the program (call it on that input in Python to see the full traceback), "
-                         "or put the failing code inside a @bp.bundle so its errors become feedback.")
-
-
-class InvalidSetting(BackproseError, ValueError):
-    """An environment variable holds a value backprose cannot use."""
-
-    def __init__(self, name: str, value: str, known: list[str]):
-        self.name, self.value = name, value
-        super().__init__(f"{name}={value!r} is not a valid setting. Fix: set {name} to one of "
-                         f"{', '.join(known)}, or unset it.")
+        super().__init__(f"the program raised {type(error).__name__} on example {example_id!r}{where}: {error}. Fix: "
+                         "correct the program, or move the failing code into a @bp.bundle so its errors are feedback.")

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from backprose.errors import CacheMiss, InvalidSetting
+from backprose.errors import CacheMiss, InvalidOption
 
 CacheMode = Literal["readwrite", "replay", "record", "off"]
 MODES: tuple[str, ...] = ("readwrite", "replay", "record", "off")
@@ -185,5 +185,6 @@ def as_cache(cache: ResponseCache | str | os.PathLike[str] | bool | None) -> Res
         return cache
     mode = os.environ.get("BACKPROSE_CACHE_MODE") or "readwrite"
     if mode not in MODES:
-        raise InvalidSetting("BACKPROSE_CACHE_MODE", mode, list(MODES))
+        raise InvalidOption("BACKPROSE_CACHE_MODE", mode, "it is not a cache mode",
+                            f"set it to one of {', '.join(MODES)}, or unset it")
     return ResponseCache(None if cache is True else cache, mode=mode)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from backprose.errors import CheckpointError, UnwritablePath
+from backprose.errors import CheckpointError
 from backprose.train.checkpoint import load_checkpoint
 from backprose.train.events import read_events
 from backprose.train.trainer import read_config
@@ -58,8 +58,9 @@ def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] |
                               f"resume it first (`backprose resume {run_dir}`)", action="report on")
     out = Path(path) if path is not None else run_dir / "report.html"
     if not out.parent.is_dir():
-        raise UnwritablePath("the report", str(out), f"the folder {out.parent} does not exist",
-                             "create that folder first, or pass -o a path in an existing folder")
+        raise CheckpointError(str(out), f"the folder {out.parent} does not exist",
+                              "create that folder first, or pass -o a path in an existing folder",
+                              action="write the report to")
     history = ck["history"]
     end = next((e for e in reversed(events) if e["event"] == "end"), None)
     chart = line_chart(curves(history, ck["initial_val"]), title="Scores by step")
@@ -80,6 +81,6 @@ def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] |
     try:
         out.write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise UnwritablePath("the report", str(out), exc.strerror or str(exc),
-                             "pass -o a file path you can write to") from None
+        raise CheckpointError(str(out), exc.strerror or str(exc), "pass -o a file path you can write to",
+                              action="write the report to") from None
     return out

@@ -150,7 +150,7 @@ def test_unreadable_out_folder_when_not_root(tmp_path, data):
 def test_bogus_cache_mode_names_the_setting(tmp_path, data):
     env = offline(BACKPROSE_CACHE_MODE="bogus", BACKPROSE_CACHE_DIR=str(tmp_path / "c"))
     done = optimize(tmp_path, f"{PROG}:program", "--data", str(data), "--metric", "numeric", env=env)
-    one_line_error(done, "BACKPROSE_CACHE_MODE='bogus' is not a valid setting", "readwrite, replay, record, off")
+    one_line_error(done, "invalid BACKPROSE_CACHE_MODE 'bogus'", "readwrite, replay, record, off")
 
 
 def test_a_program_that_raises(tmp_path, data):
