@@ -1,8 +1,8 @@
 """Checkpoints and the rollout journal of a run folder.
 
 `checkpoint.json` is rewritten atomically as a run starts and after every step: parameters (current and
-best), optimizer and strategy state, the RNG, what was spent, the history and the event log's length. `rollouts.jsonl` gets a
-line the moment any rollout is judged, so a resumed run never redoes a finished one.
+best), optimizer and strategy state, the RNG, what was spent, the history and the event log's length.
+`rollouts.jsonl` gets a line the moment any rollout is judged, so a resumed run never redoes a finished one.
 """
 
 from __future__ import annotations
