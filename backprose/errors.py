@@ -297,11 +297,11 @@ class UnknownOptimizer(TrainingError, KeyError):
 
 
 class CheckpointError(TrainingError):
-    """A run folder cannot be resumed: no checkpoint, a damaged one, or one from a different program."""
+    """A run folder cannot be used or written: no checkpoint, a damaged file, a path that is not writable."""
 
-    def __init__(self, run_dir: str, problem: str, fix: str):
+    def __init__(self, run_dir: str, problem: str, fix: str, *, action: str = "resume"):
         self.run_dir = run_dir
-        super().__init__(f"cannot resume {run_dir}: {problem}. Fix: {fix}.")
+        super().__init__(f"cannot {action} {run_dir}: {problem}. Fix: {fix}.")
 
 
 # --- meta agent search -----------------------------------------------------------------------------------
@@ -443,3 +443,21 @@ class LLMNoContent(LLMError):
             what = f"called tools ({', '.join(self.tool_calls) or 'unnamed'}) instead of answering in text"
             fix = "send no `tools` (or tool_choice='none'); this client returns text answers only"
         super().__init__(f"the model at {base_url} {what}. Nothing was cached; {fix}.")
+
+
+# --- options and program failures ---------------------------------------------------------------------
+
+
+class InvalidOption(BackproseError, ValueError):
+    """An option or setting (batch size, steps, fractions, BACKPROSE_CACHE_MODE) has a value that cannot work."""
+
+    def __init__(self, name: str, value: Any, problem: str, fix: str):
+        super().__init__(f"invalid {name} {value!r}: {problem}. Fix: {fix}.")
+
+
+class ProgramFailed(TrainingError):
+    """The program raised outside any bundle, so no error node (and no feedback) can carry the failure."""
+
+    def __init__(self, example_id: str, error: BaseException, where: str):
+        super().__init__(f"the program raised {type(error).__name__} on example {example_id!r}{where}: {error}. Fix: "
+                         "correct the program, or move the failing code into a @bp.bundle so its errors are feedback.")

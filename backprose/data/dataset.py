@@ -74,18 +74,23 @@ def as_example(item: Example | dict[str, Any] | tuple[Any, Any], index: int) -> 
 
 
 def _from_record(record: dict[str, Any], index: int, input_key: str, target_key: str, where: str,
-                 line: int) -> Example:
-    if input_key not in record:
-        raise DatasetError(where, line, f"the record has no {input_key!r} field (fields: "
-                           f"{', '.join(map(repr, record)) or 'none'})",
-                           f"add {input_key!r} to every record, or pass input_key= naming the input field")
+                 line: int, require_target: bool = False) -> Example:
+    for key, role, needed in ((input_key, "input", True), (target_key, "target", require_target)):
+        if needed and key not in record:
+            raise DatasetError(where, line, f"the record has no {key!r} field (fields: "
+                               f"{', '.join(map(repr, record)) or 'none'})",
+                               f"add {key!r} to every record, or pass {role}_key= naming the {role} field")
     meta = {k: v for k, v in record.items() if k not in (input_key, target_key, "id")}
     rid = record.get("id", index)
     return Example(record[input_key], record.get(target_key), str(rid), meta)
 
 
-def load_jsonl(path: str | os.PathLike[str], *, input_key: str = "input", target_key: str = "target") -> Dataset:
-    """One JSON object per line; blank lines are skipped; a malformed line is an error naming it."""
+def load_jsonl(path: str | os.PathLike[str], *, input_key: str = "input", target_key: str = "target",
+               require_target: bool = False) -> Dataset:
+    """One JSON object per line; blank lines are skipped; a malformed line is an error naming it.
+
+    `require_target`: a record without the target field is an error (a metric has nothing to compare with).
+    """
     path = Path(path)
     text = _read(path)
     examples = []
@@ -100,12 +105,13 @@ def load_jsonl(path: str | os.PathLike[str], *, input_key: str = "input", target
         if not isinstance(record, dict):
             raise DatasetError(str(path), lineno, f"a JSON {type(record).__name__}, not an object",
                                'write each record as {"input": ..., "target": ...}')
-        examples.append(_from_record(record, lineno, input_key, target_key, str(path), lineno))
+        examples.append(_from_record(record, lineno, input_key, target_key, str(path), lineno, require_target))
     return _named(examples, path)
 
 
-def load_csv(path: str | os.PathLike[str], *, input_key: str = "input", target_key: str = "target") -> Dataset:
-    """A CSV file with a header row; values stay strings."""
+def load_csv(path: str | os.PathLike[str], *, input_key: str = "input", target_key: str = "target",
+             require_target: bool = False) -> Dataset:
+    """A CSV file with a header row; values stay strings. `require_target` as in `load_jsonl`."""
     path = Path(path)
     rows = csv.reader(_read(path).splitlines())
     header = next(rows, None)
@@ -118,13 +124,14 @@ def load_csv(path: str | os.PathLike[str], *, input_key: str = "input", target_k
         if len(row) != len(header):
             raise DatasetError(str(path), lineno, f"{len(row)} fields but the header has {len(header)}",
                                "quote fields that contain commas, and give every row one value per column")
+        in_header = input_key in header and (target_key in header or not require_target)
         examples.append(_from_record(dict(zip(header, row, strict=True)), lineno, input_key, target_key,
-                                     str(path), 1 if input_key not in header else lineno))
+                                     str(path), lineno if in_header else 1, require_target))
     return _named(examples, path)
 
 
-def load(path: str | os.PathLike[str], **keys: str) -> Dataset:
-    """Load by extension: `.jsonl`/`.json` lines, or `.csv`."""
+def load(path: str | os.PathLike[str], **keys: Any) -> Dataset:
+    """Load by extension: `.jsonl`/`.json` lines, or `.csv`; `keys` go to `load_jsonl` / `load_csv`."""
     suffix = Path(path).suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
         return load_jsonl(path, **keys)
@@ -155,8 +162,14 @@ def _read(path: Path) -> str:
     except FileNotFoundError:
         raise DatasetError(str(path), 0, "the file does not exist", "check the path (it is relative to the "
                            f"current directory {os.getcwd()})") from None
+    except IsADirectoryError:
+        raise DatasetError(str(path), 0, "it is a folder, not a file", "pass the path of the .jsonl or .csv "
+                           "file inside it") from None
     except UnicodeDecodeError as exc:
         raise DatasetError(str(path), 0, f"not UTF-8 text ({exc.reason})", "save the file as UTF-8") from None
+    except OSError as exc:
+        raise DatasetError(str(path), 0, f"it cannot be read ({exc.strerror or exc})",
+                           "check the file's permissions") from None
 
 
 def _named(examples: list[Example], path: Path) -> Dataset:

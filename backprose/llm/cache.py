@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from backprose.errors import CacheMiss
+from backprose.errors import CacheMiss, InvalidOption
 
 CacheMode = Literal["readwrite", "replay", "record", "off"]
 MODES: tuple[str, ...] = ("readwrite", "replay", "record", "off")
@@ -183,5 +183,8 @@ def as_cache(cache: ResponseCache | str | os.PathLike[str] | bool | None) -> Res
         return None
     if isinstance(cache, ResponseCache):
         return cache
-    mode = os.environ.get("BACKPROSE_CACHE_MODE", "readwrite")
+    mode = os.environ.get("BACKPROSE_CACHE_MODE") or "readwrite"
+    if mode not in MODES:
+        raise InvalidOption("BACKPROSE_CACHE_MODE", mode, "it is not a cache mode",
+                            f"set it to one of {', '.join(MODES)}, or unset it")
     return ResponseCache(None if cache is True else cache, mode=mode)  # type: ignore[arg-type]

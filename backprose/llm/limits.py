@@ -17,13 +17,17 @@ from backprose.errors import CallBudgetExhausted
 
 
 class CallLimit:
-    """At most `limit` requests; `started` counts the ones let through so far."""
+    """At most `limit` requests; `started` counts the ones let through so far (from `started`)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, started: int = 0) -> None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValueError(f"limit_calls({limit!r}): give a whole number of model calls, 0 or more")
         self.limit = limit
-        self.started = 0
+        self.started = started
+
+    def count(self) -> None:
+        """Count one request let through; a subclass may also record it durably before it is sent."""
+        self.started += 1
 
     @property
     def remaining(self) -> int:
@@ -35,13 +39,13 @@ _reserving = threading.Lock()  # one check-and-count at a time; it is a few inte
 
 
 @contextmanager
-def limit_calls(limit: int) -> Iterator[CallLimit]:
+def limit_calls(limit: int | CallLimit) -> Iterator[CallLimit]:
     """Let at most `limit` model requests start inside the block; the next raises `CallBudgetExhausted`.
 
-    Worker threads see the limit when started through `contextvars.copy_context().run`, as backprose's own
-    pools are.
+    `limit` may be a `CallLimit` that already counts earlier calls. Worker threads see the limit when
+    started through `contextvars.copy_context().run`, as backprose's own pools are.
     """
-    current = CallLimit(limit)
+    current = limit if isinstance(limit, CallLimit) else CallLimit(limit)
     token = _limits.set(_limits.get() + (current,))
     try:
         yield current
@@ -59,4 +63,4 @@ def reserve_call() -> None:
             if lim.started >= lim.limit:
                 raise CallBudgetExhausted(lim.limit)
         for lim in limits:
-            lim.started += 1
+            lim.count()

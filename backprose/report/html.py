@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from backprose.errors import CheckpointError
 from backprose.train.checkpoint import load_checkpoint
 from backprose.train.events import read_events
 from backprose.train.trainer import read_config
@@ -49,9 +50,17 @@ def curves(history: list[dict[str, Any]], initial_val: float) -> dict[str, list[
 def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> Path:
     """Write `report.html` in the run folder (or at `path`) and return where it went."""
     run_dir = Path(run_dir)
-    ck = load_checkpoint(run_dir)
-    config = read_config(run_dir)
-    events = read_events(run_dir / "events.jsonl")
+    ck = load_checkpoint(run_dir, action="report on")
+    config = read_config(run_dir, action="report on")
+    events = read_events(run_dir / "events.jsonl", action="report on")
+    if ck["initial_val"] is None:
+        raise CheckpointError(str(run_dir), "the run was stopped before it scored its starting program",
+                              f"resume it first (`backprose resume {run_dir}`)", action="report on")
+    out = Path(path) if path is not None else run_dir / "report.html"
+    if not out.parent.is_dir():
+        raise CheckpointError(str(out), f"the folder {out.parent} does not exist",
+                              "create that folder first, or pass -o a path in an existing folder",
+                              action="write the report to")
     history = ck["history"]
     end = next((e for e in reversed(events) if e["event"] == "end"), None)
     chart = line_chart(curves(history, ck["initial_val"]), title="Scores by step")
@@ -69,6 +78,9 @@ def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] |
         spent=ck["spent"], stopped=end["stopped"] if end else "interrupted (resume to finish)",
         chart=Markup(chart), graph=Markup(graph.read_text(encoding="utf-8")) if graph.exists() else None,
         updates=updates, parameters=ck["current"], accepted=sum(u["accepted"] for u in updates))
-    out = Path(path) if path is not None else run_dir / "report.html"
-    out.write_text(page, encoding="utf-8")
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise CheckpointError(str(out), exc.strerror or str(exc), "pass -o a file path you can write to",
+                              action="write the report to") from None
     return out

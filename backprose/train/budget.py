@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
+
+from backprose.llm.limits import CallLimit
 
 
 @dataclass
@@ -52,3 +58,30 @@ class Budget:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class CallLedger(CallLimit):
+    """A call limit that appends a line to `calls.log` of the run folder as each request is let through,
+    before it is sent. The ledger survives any kill, so calls made after the last checkpoint still count
+    when the run resumes: a resumed run never goes past its call budget, and reports every call it made.
+    A call in flight when the process died counts as made (the server may have billed it).
+    """
+
+    def __init__(self, path: Path | None, limit: int | None) -> None:
+        data = path.read_bytes() if path is not None and path.exists() else b""
+        super().__init__(sys.maxsize if limit is None else limit, data.count(b"\n") + (data[-1:] not in (b"", b"\n")))
+        self.path = path
+        self._fd: int | None = None
+
+    def count(self) -> None:
+        if self.path is not None:
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            os.write(self._fd, f"{time.time():.3f}\n".encode())
+        super().count()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -55,6 +55,9 @@ def load_program(spec: str) -> Any:
         except TypeError as exc:
             raise ProgramNotFound(spec, f"calling {name}() failed ({exc})",
                                   "point at an instance, or a class or function that takes no arguments") from exc
+        except Exception as exc:
+            raise ProgramNotFound(spec, f"calling {name}() raised {type(exc).__name__}: {exc}",
+                                  f"call {name}() in Python to see the full error and fix it") from exc
     if not hasattr(obj, "parameters") or not callable(obj):
         raise ProgramNotFound(spec, f"{name} is a {type(obj).__name__}, not a callable bp.Module",
                               "subclass bp.Module, hold prompts as bp.param(...) and define __call__(input)")

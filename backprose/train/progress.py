@@ -26,6 +26,8 @@ class Progress:
                              calls=spent.calls, cost=f"${spent.cost:.4f}", refresh=False)
         self.bar.update(1)
 
-    def close(self) -> None:
+    def close(self, *, keep: bool = True) -> None:
+        """Finish the bar; `keep=False` erases it, so an error message that follows stands on its own line."""
         if self.bar is not None:
+            self.bar.leave = keep
             self.bar.close()

@@ -9,14 +9,16 @@ the examples out over many machines.
 from __future__ import annotations
 
 import contextvars
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from backprose.context import no_trace
 from backprose.data.dataset import Example
-from backprose.errors import ExecutionError, InvalidMessages, LLMError, LLMFormatError
+from backprose.errors import BackproseError, ExecutionError, InvalidMessages, LLMError, LLMFormatError, ProgramFailed
 from backprose.nodes.node import Node
 from backprose.train.guides import Judgement, as_guide
 
@@ -52,10 +54,21 @@ def run_one(program: Callable[[Any], Any], example: Example, guide: Callable[[An
         node = exc.node
         return Rollout(example, node, str(node.value), 0.0,
                        f"The program failed: {node.value}. Change it so this input runs without error.")
+    except BackproseError:
+        raise
+    except Exception as exc:  # outside any bundle: no error node, so no feedback can reach a parameter
+        raise ProgramFailed(example.id, exc, _user_frame(exc)) from exc
     judgement = judge(out, example)
     value = out.value if isinstance(out, Node) else out
     return Rollout(example, out if isinstance(out, Node) else None, "" if value is None else str(value),
                    float(judgement.score), judgement.feedback)
+
+
+def _user_frame(exc: BaseException) -> str:
+    """` (at file:line)` of the innermost frame outside backprose, where the user's code raised."""
+    package = str(Path(__file__).resolve().parents[1])
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(package)]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
 def default_workers(llm: Any = None, concurrency: int | None = None) -> int:

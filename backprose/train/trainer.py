@@ -17,19 +17,18 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backprose.data.dataset import Dataset, Example
-from backprose.errors import CallBudgetExhausted, CheckpointError
+from backprose.errors import CallBudgetExhausted, CheckpointError, InvalidOption
 from backprose.llm.accounting import track_usage
 from backprose.llm.limits import limit_calls
 from backprose.module import atomic_write_json
-from backprose.train.budget import Budget, Spent
-from backprose.train.checkpoint import JOURNAL, Journal, load_checkpoint, save_checkpoint, state_key
-from backprose.train.events import EventLog
+from backprose.train.budget import Budget, CallLedger, Spent
+from backprose.train.checkpoint import CALLS, CHECKPOINT, JOURNAL, Journal, load_checkpoint, save_checkpoint, state_key
+from backprose.train.events import EVENTS, EventLog
 from backprose.train.guides import as_guide
 from backprose.train.moves import Moves
 from backprose.train.progress import Progress
@@ -79,6 +78,10 @@ class Trainer:
         if self.optimizer is None:
             raise ValueError("pass optimizer=, e.g. OptoPrime(module.parameters()) or a factory like OptoPrime")
         self.strategy = make_strategy(strategy)
+        _check_count("batch_size", batch_size, 1, "take at least one example per step")
+        _check_count("steps", steps, 0, "give the number of steps to run (0 only scores the program)")
+        if concurrency is not None:
+            _check_count("concurrency", concurrency, 1, "run at least one example at a time, or leave it unset")
         self.batch_size = batch_size
         self.budget = budget or Budget()
         if self.budget.steps is None:
@@ -89,7 +92,7 @@ class Trainer:
         self.seed = seed
         self.progress = progress
         self.config = dict(config or {})
-        self.events = EventLog(self.run_dir / "events.jsonl" if self.run_dir else None)
+        self.events = EventLog(self.run_dir / EVENTS if self.run_dir else None)
         self.journal = Journal(self.run_dir / JOURNAL if self.run_dir else None)
         self.graph_outputs: list[Any] | None = None
         self.history: list[dict[str, Any]] = []
@@ -100,69 +103,83 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainResult:
+        """Run the loop; `resume=True` continues the run saved in `run_dir`, killed at any moment."""
         rng = random.Random(self.seed)
-        spent, start_step, stale = Spent(), 0, 0
-        if resume and self.run_dir is not None and (self.run_dir / "checkpoint.json").exists():
+        spent, start_step, stale, resumed = Spent(), 0, 0, False
+        if resume and self.run_dir is not None and (self.run_dir / CHECKPOINT).exists():
             ck = load_checkpoint(self.run_dir)
             self._restore(ck, rng)
-            spent, start_step, stale = Spent(**ck["spent"]), ck["step"], ck["stale"]
+            spent, start_step, stale, resumed = Spent(**ck["spent"]), ck["step"], ck["stale"], True
             current, initial_val = ck["current"], ck["initial_val"]
             self.events.truncate(ck["events_offset"])
-            self.events.emit("resume", step=start_step)
         else:
+            current, initial_val = self.module.state_dict(), None
             if self.run_dir is not None:
-                if (self.run_dir / "checkpoint.json").exists():
+                if (self.run_dir / CHECKPOINT).exists():
                     raise CheckpointError(str(self.run_dir), "it already holds a run",
                                           "resume it (resume=True / `backprose resume`) or pick a new folder")
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 atomic_write_json(self.run_dir / "config.json", self.config)
-            current, initial_val = self.module.state_dict(), None
+                self.events.truncate(0)  # the log of a start killed before it saved anything
+                self._checkpoint(0, rng, current, None, None, spent, 0)  # resumable from the first moment
         clock = time.monotonic()
         bar = Progress(self.budget.steps or 0, enabled=self.progress, initial=start_step)
-        # a call budget is enforced before each request, so a step cannot run past it (see llm/limits.py)
-        calls_left = None if self.budget.calls is None else max(self.budget.calls - spent.calls, 0)
-        with track_usage() as usage, nullcontext() if calls_left is None else limit_calls(calls_left):
-            moves = Moves(self, [], rng, current)
+        # every request is counted in the run folder before it is sent (and refused past the call budget),
+        # so calls made after the last checkpoint still count after a kill (see budget.CallLedger)
+        ledger = CallLedger(self.run_dir / CALLS if self.run_dir else None, self.budget.calls)
+
+        def tally(step: int) -> Spent:
+            total = spent.plus(usage.as_dict(), time.monotonic() - clock)
+            total.steps, total.calls = step, ledger.started
+            return total
+
+        with track_usage() as usage, limit_calls(ledger):
             try:
-                val_scores = moves.scores(current, list(self.val))
-            except CallBudgetExhausted as exc:
-                exc.add_note(f"It ran out while scoring the starting program on {len(self.val)} validation "
-                             "examples, before any training step.")
-                raise
-            current_val = mean(val_scores)
-            if initial_val is None:
-                initial_val = current_val
-                self.events.emit("start", val=current_val, train_size=len(self.train), val_size=len(self.val),
-                                 state=state_key(current), parameters=current, strategy=self.strategy.name)
-            if isinstance(self.strategy, Pareto) and not self.strategy.pool:
-                self.strategy.seed(state_key(current), current, val_scores)
-            stopped = ""
-            step = start_step
-            while True:
-                total = spent.plus(usage.as_dict(), time.monotonic() - clock)
-                total.steps = step
-                why = self.budget.exhausted(total, stale)
-                if why:
-                    stopped = why
-                    break
-                batch = rng.sample(list(self.train), min(self.batch_size, len(self.train)))
+                moves = Moves(self, [], rng, current)
                 try:
-                    record, current, current_val = self._step(step, batch, rng, current, current_val)
-                except CallBudgetExhausted:
-                    stopped = (f"budget of {self.budget.calls} model calls reached during a step; its unfinished "
-                               "change was dropped")
-                    break
-                stale = 0 if record["improved"] else stale + 1
-                step += 1
-                total = spent.plus(usage.as_dict(), time.monotonic() - clock)
-                total.steps = step
-                record["spent"] = total.as_dict()
-                self.history.append(record)
-                self.events.emit("step", **record)
-                self._checkpoint(step, rng, current, current_val, initial_val, total, stale)
-                bar.update(record, total)
-            final = spent.plus(usage.as_dict(), time.monotonic() - clock)
-            final.steps = step
+                    val_scores = moves.scores(current, list(self.val))
+                except CallBudgetExhausted as exc:
+                    exc.add_note(f"It ran out while scoring the starting program on {len(self.val)} validation "
+                                 "examples, before any training step.")
+                    raise
+                current_val = mean(val_scores)
+                if initial_val is None:
+                    initial_val = current_val
+                    self.events.emit("start", val=current_val, train_size=len(self.train),
+                                     val_size=len(self.val), state=state_key(current), parameters=current,
+                                     strategy=self.strategy.name)
+                    self._checkpoint(start_step, rng, current, current_val, initial_val, tally(start_step), stale)
+                if resumed:
+                    self.events.emit("resume", step=start_step)
+                if isinstance(self.strategy, Pareto) and not self.strategy.pool:
+                    self.strategy.seed(state_key(current), current, val_scores)
+                stopped, step = "", start_step
+                while True:
+                    why = self.budget.exhausted(tally(step), stale)
+                    if why:
+                        stopped = why
+                        break
+                    batch = rng.sample(list(self.train), min(self.batch_size, len(self.train)))
+                    try:
+                        record, current, current_val = self._step(step, batch, rng, current, current_val)
+                    except CallBudgetExhausted:
+                        stopped = (f"budget of {self.budget.calls} model calls reached during a step; its "
+                                   "unfinished change was dropped")
+                        break
+                    stale = 0 if record["improved"] else stale + 1
+                    step += 1
+                    total = tally(step)
+                    record["spent"] = total.as_dict()
+                    self.history.append(record)
+                    self.events.emit("step", **record)
+                    self._checkpoint(step, rng, current, current_val, initial_val, total, stale)
+                    bar.update(record, total)
+                final = tally(step)
+            except BaseException:
+                bar.close(keep=False)
+                raise
+            finally:
+                ledger.close()
         bar.close()
         self.module.load_state_dict(current)
         self.events.emit("end", stopped=stopped, initial_val=initial_val, final_val=current_val,
@@ -218,8 +235,8 @@ class Trainer:
         return record, current, current_val
 
     # --- checkpoints --------------------------------------------------------------------------------------
-    def _checkpoint(self, step: int, rng: random.Random, current: dict[str, Any], current_val: float,
-                    initial_val: float, spent: Spent, stale: int) -> None:
+    def _checkpoint(self, step: int, rng: random.Random, current: dict[str, Any], current_val: float | None,
+                    initial_val: float | None, spent: Spent, stale: int) -> None:
         if self.run_dir is None:
             return
         version, internal, gauss = rng.getstate()
@@ -260,8 +277,23 @@ def train(module: Any, train: Sequence[Any], val: Sequence[Any] | None = None,
     return Trainer(module, train, val, guide, optimizer, **options).fit(resume=resume)
 
 
-def read_config(run_dir: str | Path) -> dict[str, Any]:
+def read_config(run_dir: str | Path, *, action: str = "resume") -> dict[str, Any]:
+    """The `config.json` of a run folder: what was run (empty for a run started from Python)."""
     path = Path(run_dir) / "config.json"
     if not path.exists():
-        raise CheckpointError(str(run_dir), "it has no config.json", "pass the --out folder of a run")
-    return json.loads(path.read_text(encoding="utf-8"))
+        raise CheckpointError(str(run_dir), "it has no config.json", "pass the --out folder of a run", action=action)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(str(run_dir), f"config.json is damaged ({exc})", "restore the file, or start the "
+                              "run again with `backprose optimize ... --out` a new folder", action=action) from None
+    if not isinstance(config, dict):
+        raise CheckpointError(str(run_dir), f"config.json holds a JSON {type(config).__name__}, not an object",
+                              "restore the file, or start the run again in a new folder", action=action)
+    return config
+
+
+def _check_count(name: str, value: Any, least: int, fix: str) -> None:
+    """Refuse a count that is not a whole number of at least `least`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidOption(name, value, f"it must be a whole number of {least} or more", fix)
