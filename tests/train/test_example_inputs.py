@@ -128,3 +128,4 @@ def test_backward_refuses_a_count_of_inputs_that_does_not_match_the_outputs():
     a, b = bp.Node("x", name="a"), bp.Node("y", name="b")
     with pytest.raises(ValueError, match="inputs"):
         bp.backward([a, b], ["f", "g"], inputs=["only one"])
+
