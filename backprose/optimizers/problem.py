@@ -6,6 +6,8 @@ choice is noted in the prompt so the model knows what it does not see:
 1. the oldest memory entries go; 2. runs of the same op collapse to their first and last call;
 3. long values are truncated, harder and harder; 4. intermediate nodes farthest from the variables go;
 5. as a last resort the variables, feedback and outputs are cut to their share of what is left.
+What each example asked (`Feedback.example_input`) is listed under #Inputs when no input node shows it,
+cut like the other inputs (keeping its start and end).
 """
 
 from __future__ import annotations
