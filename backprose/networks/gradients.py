@@ -21,6 +21,7 @@ from backprose.networks.prompts import cut, render
 from backprose.networks.replies import ask_json
 from backprose.nodes.message import Message
 from backprose.nodes.node import Node
+from backprose.optimizers.problem import input_text
 from backprose.trace.backward import Feedback
 from backprose.trace.graph import topological_order
 
@@ -54,6 +55,7 @@ class Run:
     feedback: str
     score: float | None
     layers: dict[str, LayerTrace]
+    input: str = ""  # what the run was asked, when backward was told (the trainer tells it)
 
 
 def score_of(text: str) -> float | None:
@@ -136,7 +138,7 @@ class NetworkGradients:
         spec = network.spec()
         layers = [{**layer, "agents": [{"id": a["id"], "role": cut(a["role"], 160), "prompt": cut(a["prompt"], 200)}
                                        for a in layer["agents"]]} for layer in spec["layers"]]
-        shown = [{"feedback": cut(r.feedback, self.chars),
+        shown = [{"feedback": cut(r.feedback, self.chars), "input": cut(r.input, self.chars) if r.input else "",
                   "layers": [(name, cut(t.output, self.chars)) for name, t in r.layers.items()]}
                  for r in worst_first(runs)[: self.runs]]
         user = render("global_gradient.j2", task=spec["task"], layers=layers, runs=shown,
@@ -170,10 +172,14 @@ class NetworkGradients:
 
     # --- backward ---------------------------------------------------------------------------------------------
     def backward(self, network: AgentNetwork, outputs: Sequence[Node], texts: Sequence[str], *,
-                 layers: Collection[str] | None = None) -> Gradients:
+                 layers: Collection[str] | None = None, inputs: Sequence[Any] | None = None) -> Gradients:
         """Compute both gradients for judged `outputs` and add them to the parameters' feedback; local
-        gradients only for the named `layers` when given (a step that rewrites only some prompts)."""
+        gradients only for the named `layers` when given (a step that rewrites only some prompts).
+        `inputs` (one per output, None where unknown) are what each run was asked, shown to the global
+        gradient, which otherwise sees only what the layers made of it."""
         runs = [read_run(network, out, text) for out, text in zip(outputs, texts, strict=True)]
+        for run, asked in zip(runs, inputs or (), strict=False):
+            run.input = "" if asked is None else input_text(asked)
         if not runs:
             return Gradients()
         worst = worst_first(runs)[0]

@@ -90,13 +90,14 @@ class NetworkOptimizer(Optimizer):
     def parameters(self) -> list[Parameter]:  # the network's set changes with its structure
         return self.network.parameters()
 
-    def judged(self) -> tuple[list[Node], list[str]]:
-        """The judged outputs and their feedback texts, from what backward left on the structure."""
-        found: dict[int, tuple[Node, str]] = {}
+    def judged(self) -> tuple[list[Node], list[str], list[Any]]:
+        """The judged outputs, their feedback texts and what each was asked (None where backward was not
+        told), from what backward left on the structure."""
+        found: dict[int, tuple[Node, str, Any]] = {}
         for fb in self.network.structure.feedback:
             if not fb.extra.get("gradient"):
-                found.setdefault(id(fb.output), (fb.output, fb.user_feedback))
-        return [o for o, _ in found.values()], [t for _, t in found.values()]
+                found.setdefault(id(fb.output), (fb.output, fb.user_feedback, fb.example_input))
+        return [o for o, _, _ in found.values()], [t for _, t, _ in found.values()], [i for _, _, i in found.values()]
 
     def _targets(self) -> list[tuple[str, Parameter]]:
         """(layer name, parameter) for every trainable text this optimizer rewrites, layer by layer."""
@@ -167,7 +168,7 @@ class NetworkOptimizer(Optimizer):
 
     # --- proposing ----------------------------------------------------------------------------------------
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
-        outputs, texts = self.judged()
+        outputs, texts, inputs = self.judged()
         if not outputs:
             self.warn_no_feedback([self.network.structure])
             return []
@@ -182,7 +183,8 @@ class NetworkOptimizer(Optimizer):
         for p in self.network.parameters():
             p.zero_feedback()
         with track_usage() as usage:
-            grads = self.gradients.backward(self.network, outputs, texts, layers={name for name, _ in chosen})
+            grads = self.gradients.backward(self.network, outputs, texts, layers={name for name, _ in chosen},
+                                            inputs=inputs)
         picked = {id(p) for _, p in chosen}
         for p in self.target_parameters():
             if id(p) in picked:

@@ -77,7 +77,8 @@ class TextualGradients:
                 texts = [f.result() for f in futures]
         for i, text in zip(wanted, texts, strict=True):
             out[i] = [Feedback(text=text, output=worst.output, user_feedback=worst.user_feedback, sender=node,
-                               extra={"score": min(scores) if scores else None})]
+                               extra={"score": min(scores) if scores else None},
+                               example_input=worst.example_input)]
         return out
 
     # --- one gradient call --------------------------------------------------------------------------------
@@ -96,7 +97,8 @@ class TextualGradients:
         )
         fixed = self.templates.render("textgrad_gradient.j2", feedback="", **variables)
         feedback_room = max(room - len(fixed), 200)
-        feedback = reduce_feedback(received, feedback_room, self.skip_above)
+        shown = [show(p._value, None) for p in node.parents]  # an input node already shows what was asked
+        feedback = reduce_feedback(received, feedback_room, self.skip_above, shown=shown)
         user = self.templates.render("textgrad_gradient.j2", feedback=feedback, **variables)
         limit = self.budget - estimate_tokens(system) - 16
         if messages_tokens([{"content": user}]) > limit:

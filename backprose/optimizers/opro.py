@@ -1,7 +1,8 @@
 """OPRO: optimization by prompting. The model sees past values with their scores (best last) and proposes
 values that should score higher. The history is bounded: when full, the lowest-scored entry goes.
 
-Scores come from `step(score=...)` / `observe(score)`, or from the feedback text ('score: 0.7').
+Scores come from `step(score=...)` / `observe(score)`, or from the feedback text ('score: 0.7'). The
+feedback of an entry shows each example's input beside the grader's words when the trainer passed it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 from backprose.errors import ReplyFormatError
 from backprose.llm.accounting import track_usage
 from backprose.llm.base import estimate_tokens, messages_tokens
+from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Optimizer, Proposal
-from backprose.optimizers.optoprime import collect_feedback
-from backprose.optimizers.problem import show
+from backprose.optimizers.optoprime import collect_asked, collect_feedback
+from backprose.optimizers.problem import example_input, show, show_ends
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.reduce import default_score
 from backprose.optimizers.replies import (
@@ -33,6 +35,8 @@ from backprose.optimizers.sampling import candidate_options
 
 SCHEMA = SUGGESTION_SCHEMA
 ENTRY_CHARS = 600
+FEEDBACK_CHARS = 600  # the feedback of one history entry at most (its examples' inputs and the grader's words)
+INPUT_CHARS = 160  # one example's input in that feedback at most
 
 
 def _plain(value: Any) -> Any:
@@ -41,6 +45,16 @@ def _plain(value: Any) -> Any:
 
 def _unscored(entry: Mapping[str, Any]) -> float:
     return float("-inf") if entry["score"] is None else entry["score"]
+
+
+def _with_inputs(params: list[Parameter], pairs: list[tuple[Node, str]]) -> str:
+    """Each example's feedback after what it asked (cut to `INPUT_CHARS`), one line each; "" when no
+    feedback record carries its example's input."""
+    asked = {id(out): example_input(records) for out, records in collect_asked(params)}
+    if not any(asked.values()):
+        return ""
+    return "\n".join((f"[input: {show_ends(asked[id(out)], INPUT_CHARS)}] " if asked.get(id(out)) else "") + text
+                     for out, text in pairs)
 
 
 class OPRO(Optimizer):
@@ -68,8 +82,11 @@ class OPRO(Optimizer):
         params = self.trainable()
         if not feedback:
             _, pairs = collect_feedback(params)
-            feedback = " | ".join(text for _, text in pairs)
-        if score is None and feedback:
+            graded = " | ".join(text for _, text in pairs)
+            if score is None and graded:  # read from the grader's words only, never from an input
+                score = default_score(graded)
+            feedback = _with_inputs(params, pairs) or graded
+        elif score is None:
             score = default_score(feedback)
         entry = {"values": {p.name: _plain(p._value) for p in params}, "score": score,
                  "feedback": feedback}
@@ -89,7 +106,7 @@ class OPRO(Optimizer):
                       "value": show(p._value, 2000)} for p in params]
         entries = [{"values": json.dumps(e["values"], ensure_ascii=False), "score": e["score"],
                     "feedback": e["feedback"]} for e in self.history]
-        entries = [{**e, "values": show(e["values"], ENTRY_CHARS), "feedback": show(e["feedback"], 300)}
+        entries = [{**e, "values": show(e["values"], ENTRY_CHARS), "feedback": show(e["feedback"], FEEDBACK_CHARS)}
                    for e in entries]
         limit = self.budget - self._reserve - estimate_tokens(system) - 16
         while True:

@@ -30,6 +30,7 @@ from backprose.optimizers.replies import (
     reserve_tokens,
 )
 from backprose.optimizers.sampling import candidate_options
+from backprose.trace.backward import Feedback
 
 SCHEMA = SUGGESTION_SCHEMA
 INSTRUCTION = ("Change the values in #Variables to improve the outputs according to #Feedback. "
@@ -50,6 +51,15 @@ def collect_feedback(params: Iterable[Parameter]) -> tuple[list[Node], list[tupl
             if text not in bucket:
                 bucket.append(text)
     return list(outputs.values()), [(outputs[k], "\n".join(texts[k])) for k in outputs]
+
+
+def collect_asked(params: Iterable[Parameter]) -> list[tuple[Node, list[Feedback]]]:
+    """Each judged output behind the parameters' feedback with its records, which carry what it was asked."""
+    groups: dict[int, tuple[Node, list[Feedback]]] = {}
+    for p in params:
+        for record in p.feedback:
+            groups.setdefault(id(record.output), (record.output, []))[1].append(record)
+    return list(groups.values())
 
 
 class OptoPrime(Optimizer):
@@ -81,7 +91,7 @@ class OptoPrime(Optimizer):
         """The messages of this step's prompt and the variable names it uses. Changes nothing."""
         params = params if params is not None else self.trainable()
         outputs, feedback = collect_feedback(params)
-        layout = Layout(params, outputs, feedback)
+        layout = Layout(params, outputs, feedback, collect_asked(params))
         system = self.templates.render("optoprime_system.j2")
         empty = self.templates.render("optoprime_user.j2", instruction=self.instruction, **Problem().as_vars())
         frame = messages_tokens([{"content": system}, {"content": empty}])

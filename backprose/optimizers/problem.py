@@ -6,12 +6,14 @@ choice is noted in the prompt so the model knows what it does not see:
 1. the oldest memory entries go; 2. runs of the same op collapse to their first and last call;
 3. long values are truncated, harder and harder; 4. intermediate nodes farthest from the variables go;
 5. as a last resort the variables, feedback and outputs are cut to their share of what is left.
+What each example asked (`Feedback.example_input`) is listed under #Inputs when no input node shows it,
+cut like the other inputs (keeping its start and end).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +50,33 @@ def show_ends(value: Any, cap: int) -> str:
     head = max(cap // 3, 8)
     tail = max(cap - head - 24, 8)
     return f"{text[:head]}...[{len(text) - head - tail} chars cut]...{text[-tail:]}"
+
+
+def input_text(value: Any) -> str:
+    """An example's input as the model reads it, whatever the program does with it: a text as it is, a node
+    as its value, a dict as one `field: value` line per field, a tuple or list as one line per item."""
+    if isinstance(value, Node):
+        value = value.value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return "\n".join(f"{key}: {input_text(item)}" for key, item in value.items())
+    if isinstance(value, (tuple, list)) and value:
+        return "\n".join(input_text(item) for item in value)
+    return show(value, None)
+
+
+def example_input(records: Iterable[Any], shown: Iterable[str] = ()) -> str:
+    """The input of the example behind feedback `records` (the first one that carries it), or "" when none
+    does or when one of the `shown` texts already holds it (the graph shows it as an input node)."""
+    for record in records:
+        value = getattr(record, "example_input", None)
+        if value is None:
+            continue
+        text = input_text(value)
+        core = text.strip()
+        return "" if not core or any(core in other for other in shown) else text
+    return ""
 
 
 @dataclass
@@ -113,7 +142,7 @@ class Layout:
     """Everything about a step that does not depend on the budget: nodes, labels, distances, roles."""
 
     def __init__(self, params: Sequence[Parameter], outputs: Sequence[Node],
-                 feedback: Sequence[tuple[Node, str]]) -> None:
+                 feedback: Sequence[tuple[Node, str]], asked: Sequence[tuple[Node, Sequence[Any]]] = ()) -> None:
         self.params = list(params)
         self.outputs = list(outputs)
         self.feedback = list(feedback)
@@ -146,6 +175,9 @@ class Layout:
             role = ("variable" if id(node) in param_ids else "output" if id(node) in out_ids
                     else "other" if isinstance(node, Message) and id(node) in in_sub else "input")
             self.entries.append(Entry(node, self.labels[node], d, self._code(node), role, i))
+        # what each example asked (see `Feedback.example_input`), unless an input node already shows it
+        shown = [show(e.node._value, None) for e in self.entries if e.role == "input"]
+        self.asked = [(out, text) for out, records in asked if (text := example_input(records, shown))]
         self.ops: dict[str, str] = {}
         for node in sub:
             if isinstance(node, Message) and node.op.name not in self.ops:
@@ -211,6 +243,9 @@ def build(layout: Layout, *, value_cap: int | None, collapse: bool, keep: set[in
             pb.outputs.append(f"{e.label} = {show(e.node._value, last_cap)}")
         if e.code:
             pb.code.append(e.code)
+    cap = min(value_cap or 10**9, last_cap or 10**9)
+    pb.inputs += [f"example input of {layout.labels.get(out, out.name)} = {show_ends(text, cap)}"
+                  for out, text in layout.asked]
     if collapsed:
         pb.code = _collapse_lines(layout, pb.code, collapsed)
         pb.notes.append(f"{len(collapsed)} repeated calls of the same op are collapsed in #Code to the first "

@@ -1,11 +1,12 @@
 """Reflect: rewrite each parameter from what it did on the examples, in plain words (GEPA's reflective step).
 
 The model reads the parameter's current value, what it is for, and how the program did on each example of
-the minibatch (the input that reached it, the output when the feedback does not already quote it, and the
-feedback), worst first and within the token budget, plus any advice that a reviewer wrote for it (feedback
-records marked as a `gradient`, such as an agent network's local gradients) and the values the trainer
-already refused. It then names the fault (a diagnosis) and writes a new value, which must not paste an
-example. One call per parameter and candidate.
+the minibatch (what was asked, which the trainer passes with the feedback even when the graph does not
+show it, the input that reached the parameter's own model call, the output when the feedback does not
+already quote it, and the feedback), worst first and within the token budget, plus any advice that a
+reviewer wrote for it (feedback records marked as a `gradient`, such as an agent network's local
+gradients) and the values the trainer already refused. It then names the fault (a diagnosis) and writes a
+new value, which must not paste an example. One call per parameter and candidate.
 
 Why beside OptoPrime: OptoPrime shows the whole program trace, which strong models use well and small
 ones drown in (a 0.5-1.5B model tends to copy an output or repeat the old value). A short, concrete
@@ -26,7 +27,7 @@ from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import same_text
 from backprose.optimizers.per_parameter import PerParameterOptimizer
-from backprose.optimizers.problem import show, show_ends
+from backprose.optimizers.problem import example_input, show, show_ends
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.reduce import default_score
 from backprose.optimizers.replies import reserve_tokens
@@ -60,7 +61,9 @@ def examples_for(p: Parameter) -> list[Example]:
         if key not in found:
             call = _own_call(p, record.output)
             reply = "" if call is None or _text(call) == _text(record.output) else _text(call)
-            found[key] = Example(_inputs(p, call or record.output), _text(record.output), text, reply=reply)
+            inputs = _inputs(p, call or record.output)
+            asked = example_input([r for r in p.feedback if r.output is record.output], inputs)
+            found[key] = Example([asked, *inputs] if asked else inputs, _text(record.output), text, reply=reply)
         elif text and text not in found[key].feedback:
             found[key].feedback += "\n" + text
         score = record.extra.get("score", default_score(text)) if text else record.extra.get("score")
@@ -192,7 +195,7 @@ class Reflect(PerParameterOptimizer):
         kind = p.value_type + (f" in [{p.bounds[0]}, {p.bounds[1]}]" if p.bounds else "")
         if p.value_type == "code":
             kind += f"; keep `def {getattr(p, 'func_name', '')}({getattr(p, 'signature_text', '')})`"
-        shown = [{"inputs": [show(i, cap) for i in e.inputs], "reply": show_ends(e.reply, cap) if e.reply else "",
+        shown = [{"inputs": [show_ends(i, cap) for i in e.inputs], "reply": show_ends(e.reply, cap) if e.reply else "",
                   "output": "" if e.output.strip() and e.output.strip()[:60] in e.feedback else show(e.output, cap),
                   "feedback": show(e.feedback, cap), "score": e.score} for e in examples]
         advice = [show(a, cap) for a in advice_for(p)[:MAX_ADVICE]]

@@ -120,7 +120,7 @@ class TextGrad(PerParameterOptimizer):
                 if not self.past_values[p] or self.past_values[p][-1] != seen:
                     self.past_values[p].append(seen)
             if self.gradient_memory:
-                grad = reduce_feedback(p.feedback, HISTORY_CHARS, self.skip_above)
+                grad = reduce_feedback(p.feedback, HISTORY_CHARS, self.skip_above, inputs=False)
                 if grad and (not self.past_gradients[p] or self.past_gradients[p][-1] != grad):
                     self.past_gradients[p].append(grad)
 

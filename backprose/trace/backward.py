@@ -20,13 +20,19 @@ from backprose.trace.graph import as_nodes, topological_order
 
 @dataclass(eq=False)
 class Feedback:
-    """What a node received: `text` for it, the judged `output`, and the user's feedback on that output."""
+    """What a node received: `text` for it, the judged `output`, and the user's feedback on that output.
+
+    `example_input` is what the program was called with to make `output`, when the caller knows it (the
+    trainer does): a program may pass it to a model call as a plain string, which leaves no node for it in
+    the graph, yet an optimizer cannot say what to change without seeing what was asked.
+    """
 
     text: str
     output: Node
     user_feedback: str
     sender: Node | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    example_input: Any = None
 
     def __repr__(self) -> str:
         return f"Feedback({self.text[:60]!r}, output={self.output.name!r})"
@@ -43,10 +49,14 @@ def backward(
     outputs: Node | Iterable[Node],
     feedback: str | Sequence[str] = "",
     *,
+    inputs: Sequence[Any] | None = None,
     propagator: Any = None,
     retain_graph: bool = False,
 ) -> None:
     """Propagate `feedback` (one text per output) to every ancestor of `outputs`.
+
+    `inputs` (one per output) are what the program was called with; each output's feedback record carries
+    its input to the optimizer (`Feedback.example_input`), whether or not the graph shows it.
 
     Each node's `.feedback` gains what it received, each record once. Without `retain_graph` the
     intermediate messages drop their feedback afterwards and refuse a second backward, as in PyTorch;
@@ -58,6 +68,9 @@ def backward(
     texts = [feedback] * len(outputs) if isinstance(feedback, str) else list(feedback)
     if len(texts) != len(outputs):
         raise ValueError(f"got {len(texts)} feedback texts for {len(outputs)} outputs; pass one per output")
+    if inputs is not None and len(inputs) != len(outputs):
+        raise ValueError(f"got {len(inputs)} inputs for {len(outputs)} outputs; pass the input each output was "
+                         "made from, one per output (a list of one for a single output)")
     propagator = propagator or TraceGraph()
     order = topological_order(outputs)
     for node in order:
@@ -67,10 +80,12 @@ def backward(
                              "with bp.backward([out1, out2], [fb1, fb2])")
     pending: dict[int, dict[int, Feedback]] = {}
     rank = {id(out): i for i, out in enumerate(outputs)}
-    for out, text in zip(outputs, texts, strict=True):
+    for i, (out, text) in enumerate(zip(outputs, texts, strict=True)):
         if not isinstance(text, str):
             raise TypeError(f"feedback must be text, got {type(text).__name__}; format scores as str")
         record = propagator.start(out, text)
+        if inputs is not None:
+            record.example_input = inputs[i]
         pending.setdefault(id(out), {})[id(record)] = record
     for node in reversed(order):
         bucket = pending.pop(id(node), None)

@@ -98,8 +98,11 @@ class Moves:
             if not traced or all(r.score >= 1 for r in results):
                 return []
             texts = [t.feedback_text(r) for r in traced]
-            # an optimizer that writes its own gradients (TextGrad) brings its propagator
+            # each example's input goes with its feedback: a program may pass it to a model call as a
+            # plain string, and then no node in the graph shows what was asked.
+            # An optimizer that writes its own gradients (TextGrad) brings its propagator
             backward([r.output for r in traced], texts,  # type: ignore[misc]
+                     inputs=[r.example.input for r in traced],
                      propagator=getattr(t.optimizer, "propagator", None))
             proposals = t.optimizer.propose(n)
             self.proposals += len(proposals)

@@ -98,7 +98,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
 
     def feedback_text(self, rollout: Rollout) -> str:
-        """The text sent backward from one judged output (the graph already shows the input)."""
+        """The text sent backward from one judged output (its example's input goes beside it, see `Moves`)."""
         return f"Score: {rollout.score:g}. {rollout.feedback}"
 
     # --- the loop -----------------------------------------------------------------------------------------
