@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -58,19 +59,25 @@ class HumanEvalGuide:
         self.limits = limits or Limits(wall_time=10.0)
         self.workers = workers
         self._sandbox: Sandbox | None = None
+        self._lock = threading.Lock()  # the trainer may call a guide from several threads
+
+    def sandbox(self) -> Sandbox:
+        with self._lock:
+            if self._sandbox is None:
+                self._sandbox = Sandbox(limits=self.limits, workers=self.workers, strict=True)
+            return self._sandbox
 
     def __call__(self, output: Any, example: Example) -> Judgement:
-        if self._sandbox is None:
-            self._sandbox = Sandbox(limits=self.limits, workers=self.workers, strict=True)
-        res = self._sandbox.run(program_source(str(output or ""), example), "run_tests", filename="<candidate>")
+        res = self.sandbox().run(program_source(str(output or ""), example), "run_tests", filename="<candidate>")
         if res.ok:
             return Judgement(1.0, "All tests pass.")
         return Judgement(0.0, f"The tests failed: {res.describe()}")
 
     def close(self) -> None:
-        if self._sandbox is not None:
-            self._sandbox.close()
-            self._sandbox = None
+        with self._lock:
+            sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            sandbox.close()
 
     def __enter__(self) -> HumanEvalGuide:
         return self

