@@ -72,23 +72,26 @@ def _norm(text: str) -> str:
     return " ".join(str(text).lower().split())
 
 
+_LETTER = re.compile(r"\(([A-Z])\)|(?i:answer|option|choice)\W{0,3}(?:(?i:is)\W{1,3})?([A-Z])(?!\w)")
+
+
 def chosen_option(output: str, options: list[str]) -> str | None:
-    """The option the output picked: the last `(X)` letter it names, else the option text it names last."""
+    """The option the output names last: by letter ("(B)", "Answer: B", a bare "B") or by its own text."""
     text = str(output)
-    letters = [m for m in re.findall(r"\(([A-Z])\)", text) if LETTERS.index(m) < len(options)]
-    if letters:
-        return options[LETTERS.index(letters[-1])]
-    bare = text.strip().rstrip(".").strip()
+    bare = text.strip().strip("().").strip()
     if len(bare) == 1 and bare in LETTERS[:len(options)]:
         return options[LETTERS.index(bare)]
-    flat = " " + re.sub(r"[^\w/]+", " ", text.lower()) + " "
-    last, pick = -1, None
-    for opt in sorted(options, key=len, reverse=True):  # longer first, so "No" never wins inside "Not ..."
-        key = " " + re.sub(r"[^\w/]+", " ", opt.lower()).strip() + " "
-        at = flat.rfind(key)
-        if at > last:
-            last, pick = at, opt
-    return pick
+    named: list[tuple[int, int, str]] = []  # (where, length, option); the last mention wins, the longest on ties
+    for m in _LETTER.finditer(text):
+        index = LETTERS.index(m.group(1) or m.group(2))
+        if index < len(options):
+            named.append((m.start(), 0, options[index]))
+    lowered = text.lower()
+    for opt in options:
+        words = opt.lower().rstrip(".").split()
+        pattern = r"(?<!\w)" + r"\s+".join(map(re.escape, words)) + r"(?!\w)"  # "No" never inside "Not"
+        named += [(m.start(), len(opt), opt) for m in re.finditer(pattern, lowered)]
+    return max(named)[2] if named else None
 
 
 def multiple_choice_grade(output: Any, example: Example) -> Judgement:

@@ -35,7 +35,8 @@ def letter(example, option):
 
 def test_choosing_the_right_option_scores_one_by_letter_or_by_text(date_question):
     right = letter(date_question, "05/01/2021")
-    for output in (f"({right})", right, f"The answer is ({right}) 05/01/2021.", "05/01/2021",
+    for output in (f"({right})", right, f"{right}.", f"The answer is ({right}) 05/01/2021.", "05/01/2021",
+                   f"Answer: {right}", f"So the answer is {right}.",
                    "Yesterday was 04/30/2021, so today is 05/01/2021."):
         judgement = multiple_choice_grade(output, date_question)
         assert (output, judgement.score, judgement.feedback) == (output, 1.0, "Correct.")
@@ -43,7 +44,8 @@ def test_choosing_the_right_option_scores_one_by_letter_or_by_text(date_question
 
 def test_choosing_a_wrong_option_scores_zero_and_names_the_answer(date_question):
     right, wrong = letter(date_question, "05/01/2021"), letter(date_question, "04/29/2021")
-    for output in (f"({wrong})", wrong, "04/29/2021", f"Not ({right}); it is ({wrong})."):
+    for output in (f"({wrong})", wrong, "04/29/2021", f"Not ({right}); it is ({wrong}).",
+                   f"05/01/2021 looks likely, but the answer is {wrong}", "Not 05/01/2021 but 04/29/2021."):
         judgement = multiple_choice_grade(output, date_question)
         assert judgement.score == 0.0, output
         assert f"chose ({wrong}) 04/29/2021" in judgement.feedback
@@ -51,8 +53,9 @@ def test_choosing_a_wrong_option_scores_zero_and_names_the_answer(date_question)
 
 
 def test_an_answer_naming_no_option_scores_zero(date_question):
-    judgement = multiple_choice_grade("I cannot tell.", date_question)
-    assert judgement.score == 0.0 and "No option was chosen" in judgement.feedback
+    for output in ("I cannot tell.", "The answer is a date.", "", None):
+        judgement = multiple_choice_grade(output, date_question)
+        assert judgement.score == 0.0 and "No option was chosen" in judgement.feedback, output
 
 
 def test_navigate_true_false_reads_the_last_word_that_names_an_option():
@@ -63,6 +66,15 @@ def test_navigate_true_false_reads_the_last_word_that_names_an_option():
     assert multiple_choice_grade("It looks false at first, but the answer is True.", ex).score == 1.0
     assert multiple_choice_grade("False", ex).score == 0.0
     assert multiple_choice_grade("Falsehood", ex).score == 0.0  # a word containing an option is not the option
+    assert multiple_choice_grade("true", ex).score == 1.0
+
+
+def test_a_statement_option_counts_without_its_final_period():
+    ex = multiple_choice_example({"input": "Ana, Dan and Mel ran. Dan finished second. Mel finished first.",
+                                  "target_scores": {"Ana finished last.": 1, "Dan finished last.": 0,
+                                                    "Mel finished last.": 0}}, "logical_deduction")
+    assert multiple_choice_grade("Since Mel won and Dan was second, Ana finished last", ex).score == 1.0
+    assert multiple_choice_grade("Dan finished  last.", ex).score == 0.0
 
 
 def test_the_guides_receive_the_plain_value_of_a_node(date_question):
