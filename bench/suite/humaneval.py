@@ -24,12 +24,23 @@ INSTRUCTION = "Write the complete Python function described below. Reply with th
 _FENCE = re.compile(r"```(?:python|py)?[^\n]*\n(.*?)```", re.DOTALL)
 
 
-def load(path: Path) -> Dataset:
-    """Every problem as an example: input is the prompt (signature and docstring); target holds the tests."""
+def _problems(path: Path) -> list[dict[str, Any]]:
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        problems = [json.loads(line) for line in f if line.strip()]
-    return Dataset([Example(p["prompt"], {"test": p["test"], "entry_point": p["entry_point"]}, p["task_id"],
-                            {"canonical_solution": p["canonical_solution"]}) for p in problems], "humaneval")
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def load(path: Path) -> Dataset:
+    """Every problem as an example: input is the prompt (signature and docstring); target holds the tests.
+
+    The reference solutions stay out of the examples, so nothing that shows examples can reveal them.
+    """
+    return Dataset([Example(p["prompt"], {"test": p["test"], "entry_point": p["entry_point"]}, p["task_id"])
+                    for p in _problems(path)], "humaneval")
+
+
+def canonical_solutions(path: Path) -> dict[str, str]:
+    """The reference solution (a body completing the prompt) of each problem, by id: for checking the checker."""
+    return {p["task_id"]: p["canonical_solution"] for p in _problems(path)}
 
 
 def program_source(candidate: str, example: Example) -> str:

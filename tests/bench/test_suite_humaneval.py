@@ -6,12 +6,18 @@ import pytest
 from suite_fixtures import humaneval_file
 
 from backprose.isolation import Limits
-from bench.suite.humaneval import HumanEvalGuide, load
+from bench.suite.humaneval import HumanEvalGuide, canonical_solutions, load
+
+SOLUTION = "    return a + b\n"
 
 
 @pytest.fixture(scope="module")
 def problem(tmp_path_factory):
-    return load(humaneval_file(tmp_path_factory.mktemp("he") / "HumanEval.jsonl.gz"))[0]
+    path = humaneval_file(tmp_path_factory.mktemp("he") / "HumanEval.jsonl.gz")
+    assert canonical_solutions(path) == {"HumanEval/0": SOLUTION}
+    example = load(path)[0]
+    assert SOLUTION not in repr(example)  # the reference solution never travels with the example
+    return example
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +27,7 @@ def guide():
 
 
 def test_the_canonical_solution_passes(problem, guide):
-    assert guide(problem.meta["canonical_solution"], problem).score == 1.0  # a body completing the prompt
+    assert guide(SOLUTION, problem).score == 1.0  # a body completing the prompt
 
 
 def test_a_whole_function_in_a_code_fence_passes(problem, guide):
@@ -54,7 +60,7 @@ def test_a_candidate_killing_its_parent_scores_zero_and_the_caller_goes_on(probl
     candidate = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n\ndef add(a, b):\n    return a + b\n"
     judgement = guide(candidate, problem)
     assert judgement.score == 0.0 and judgement.feedback.startswith("The tests failed:")
-    assert guide(problem.meta["canonical_solution"], problem).score == 1.0  # a fresh worker took over
+    assert guide(SOLUTION, problem).score == 1.0  # a fresh worker took over
 
 
 def test_a_candidate_that_never_returns_is_stopped_at_the_time_limit(problem):
@@ -67,4 +73,4 @@ def test_a_candidate_signalling_its_process_group_never_reaches_the_caller(probl
     # The call runs in a process group of its own, so "its" group is not the caller's.
     candidate = "import os, signal\nos.killpg(0, signal.SIGTERM)\n\ndef add(a, b):\n    return a + b\n"
     assert guide(candidate, problem).score == 0.0
-    assert guide(problem.meta["canonical_solution"], problem).score == 1.0
+    assert guide(SOLUTION, problem).score == 1.0
