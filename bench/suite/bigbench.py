@@ -68,10 +68,6 @@ def generative_example(record: dict[str, Any], task: str, prefix: str = "") -> E
     return Example(text, str(target), f"{task}-{stable_key([task, text])[:12]}")
 
 
-def _norm(text: str) -> str:
-    return " ".join(str(text).lower().split())
-
-
 _LETTER = re.compile(r"\(([A-Z])\)|(?i:answer|option|choice)\W{0,3}(?:(?i:is)\W{1,3})?([A-Z])(?!\w)")
 
 
