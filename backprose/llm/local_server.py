@@ -98,7 +98,8 @@ class LocalServer:
         if command is None and not server_available():
             raise LocalModelUnavailable(
                 f"the embedded model needs xllamacpp (or llama-cpp-python with its server extra), and neither "
-                f"is installed. Fix: {INSTALL_HINT}, or set BACKPROSE_LOCAL_BASE_URL to a running OpenAI-compatible server."
+                f"is installed. Fix: {INSTALL_HINT}, or set BACKPROSE_LOCAL_BASE_URL to a running "
+                f"OpenAI-compatible server."
             )
         self.config = config
         self.port = config.port or _free_port()

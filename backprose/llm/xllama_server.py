@@ -72,7 +72,7 @@ def build(args: argparse.Namespace, extra: list[str]) -> Any:
 def _pairs(extra: list[str]) -> list[tuple[str, str]]:
     if len(extra) % 2 or any(not flag.startswith("--") for flag in extra[::2]):
         raise SystemExit(f"server arguments must be --FIELD VALUE pairs, got {extra}")
-    return [(flag[2:].replace("-", "_"), value) for flag, value in zip(extra[::2], extra[1::2])]
+    return [(flag[2:].replace("-", "_"), value) for flag, value in zip(extra[::2], extra[1::2], strict=True)]
 
 
 def main(argv: list[str]) -> int:

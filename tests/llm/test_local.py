@@ -127,7 +127,8 @@ def test_slots_and_concurrency_are_configurable(tmp_path: Path, fake_server: str
     acquired: list[local_server.ServerConfig] = []
     monkeypatch.delenv("BACKPROSE_LOCAL_BASE_URL", raising=False)
     monkeypatch.setattr(local_module, "acquire",
-                        lambda config, startup_timeout: acquired.append(config) or SimpleNamespace(base_url=fake_server))
+                        lambda config, startup_timeout: (
+                            acquired.append(config) or SimpleNamespace(base_url=fake_server)))
     monkeypatch.setattr(local_module, "release", lambda config, server: None)
     monkeypatch.setattr(local_module, "preferred_backend", lambda: local_server.XLLAMACPP)
     with Local(gguf, n_parallel=8) as wide, Local(gguf, n_parallel=8, max_concurrency=2) as capped:
