@@ -85,7 +85,7 @@ def server_available() -> bool:
 
 
 class LocalServer:
-    """One running `llama_cpp.server`, started through the guard with its output going to a log file."""
+    """One running model server, started through the guard with its output going to a log file."""
 
     def __init__(
         self,
