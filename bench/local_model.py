@@ -1,10 +1,12 @@
-"""Tokens per second of the embedded model on this machine, raw HTTP vs through `backprose.llm.Local`.
+"""Tokens per second of the embedded model on this machine, raw HTTP vs through `backprose.llm.Local`,
+and the aggregate decode rate of concurrent requests (what the server's parallel slots buy).
 
 The baseline posts to the llama.cpp server with `urllib` and nothing else; the same requests through our
 client show what our layer (openai package, retries, accounting) costs. Each prompt starts with a fresh
-nonce so llama.cpp's prefix cache never skips prompt evaluation.
+nonce so llama.cpp's prefix cache never skips prompt evaluation. The concurrent requests ask for exactly
+`--concurrent-tokens` tokens each (end of text ignored), so every level does the same work per request.
 
-    python bench/local_model.py [--model NAME_OR_GGUF] [--rounds 3] [--decode 48]
+    python bench/local_model.py [--model NAME_OR_GGUF] [--rounds 3] [--decode 48] [--concurrent-tokens 64]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from backprose.llm.local import Local, available_cores
 
@@ -35,9 +38,11 @@ def messages(long: bool) -> list[dict[str, str]]:
     return [{"role": "user", "content": content}]
 
 
-def raw_call(base_url: str, model: str) -> Callable[[list[dict[str, str]], int], tuple[int, int, float]]:
+def raw_call(base_url: str, model: str, **fields: object) -> Callable[[list[dict[str, str]], int],
+                                                                       tuple[int, int, float]]:
     def call(msgs: list[dict[str, str]], max_tokens: int) -> tuple[int, int, float]:
-        body = json.dumps({"model": model, "messages": msgs, "max_tokens": max_tokens, "temperature": 0})
+        body = json.dumps({"model": model, "messages": msgs, "max_tokens": max_tokens, "temperature": 0,
+                           **fields})  # fmt: skip
         request = urllib.request.Request(
             f"{base_url}/chat/completions", body.encode(), {"Content-Type": "application/json"}
         )
@@ -49,10 +54,11 @@ def raw_call(base_url: str, model: str) -> Callable[[list[dict[str, str]], int],
     return call
 
 
-def client_call(client: Local) -> Callable[[list[dict[str, str]], int], tuple[int, int, float]]:
+def client_call(client: Local, **options: object) -> Callable[[list[dict[str, str]], int],
+                                                              tuple[int, int, float]]:
     def call(msgs: list[dict[str, str]], max_tokens: int) -> tuple[int, int, float]:
         start = time.perf_counter()
-        reply = client.complete(msgs, max_tokens=max_tokens, temperature=0)
+        reply = client.complete(msgs, max_tokens=max_tokens, temperature=0, **options)
         return reply.prompt_tokens, reply.completion_tokens, time.perf_counter() - start
 
     return call
@@ -69,12 +75,24 @@ def measure(call: Callable[[list[dict[str, str]], int], tuple[int, int, float]],
     return prompt_rate, decode_rate, prompt_tokens, produced
 
 
+def aggregate(call: Callable[[list[dict[str, str]], int], tuple[int, int, float]], concurrency: int,
+              tokens: int) -> float:
+    """Output tokens per wall-clock second of `concurrency` requests sent at once (prompts included)."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        done = list(pool.map(lambda _: call(messages(long=False), tokens), range(concurrency)))
+    return sum(produced for _, produced, _ in done) / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--decode", type=int, default=48)
+    parser.add_argument("--concurrent-tokens", type=int, default=64)
+    parser.add_argument("--levels", default="1,2,4,8", help="concurrency levels, comma-separated")
     args = parser.parse_args()
+    levels = [int(level) for level in args.levels.split(",")]
 
     started = time.perf_counter()
     with Local(args.model, cache=None) as client:
@@ -87,18 +105,32 @@ def main() -> None:
             results["raw"].append(measure(raw, args.decode))
             results["client"].append(measure(ours, args.decode))
         threads = client.server.config.n_threads if client.server else "external"
+        slots = client.server.config.n_parallel if client.server else "external"
+        fixed = {"ignore_eos": True}  # every concurrent request decodes exactly --concurrent-tokens
+        concurrent = {
+            "raw": [aggregate(raw_call(client.base_url, client.model, **fixed), n, args.concurrent_tokens)
+                    for n in levels],
+            "client": [aggregate(client_call(client, extra_body=fixed), n, args.concurrent_tokens)
+                       for n in levels],
+        }  # fmt: skip
 
     def median(name: str, i: int) -> float:
         return statistics.median(r[i] for r in results[name])
 
-    print(f"model: {client.model}  cores: {available_cores()}  n_threads: {threads}  "
-          f"server ready in {ready:.1f}s")  # fmt: skip
+    print(f"model: {client.model}  cores: {available_cores()}  n_threads: {threads}  slots: {slots}  "
+          f"client max_concurrency: {client.max_concurrency}  server ready in {ready:.1f}s")  # fmt: skip
     print(f"prompt: {results['raw'][0][2]} tokens, decode: {results['raw'][0][3]} tokens, "
           f"median of {args.rounds} rounds")  # fmt: skip
     print(f"{'':10}{'raw urllib':>14}{'Local client':>14}{'client/raw':>12}")
     for label, i in (("prompt", 0), ("decode", 1)):
         base, ours_rate = median("raw", i), median("client", i)
         print(f"{label + ' t/s':10}{base:14.1f}{ours_rate:14.1f}{ours_rate / base:12.2f}")
+    print(f"\naggregate output t/s, {args.concurrent_tokens} tokens per request, against concurrency 1")
+    print(f"{'requests':10}{'raw urllib':>14}{'x1':>8}{'Local client':>14}{'x1':>8}{'client/raw':>12}")
+    for i, level in enumerate(levels):
+        raw_rate, ours_rate = concurrent["raw"][i], concurrent["client"][i]
+        print(f"{level:<10}{raw_rate:14.1f}{raw_rate / concurrent['raw'][0]:8.2f}{ours_rate:14.1f}"
+              f"{ours_rate / concurrent['client'][0]:8.2f}{ours_rate / raw_rate:12.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

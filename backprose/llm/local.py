@@ -1,23 +1,39 @@
 """`Local`: the OpenAI client, pointed at an embedded llama.cpp server that runs a small model on the CPU.
 
 It makes backprose usable with no account and no network: `Local()` assembles the default model from its
-pip packages (once), starts `llama_cpp.server` as a guarded child process and talks to it over the same
+pip packages (once), starts llama.cpp's server as a guarded child process and talks to it over the same
 OpenAI-compatible HTTP path as any other server, so retries, caching and accounting behave identically.
+The server decodes up to `n_parallel` requests together, so concurrent calls (a trainer's rollouts) run
+at once instead of queueing.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from backprose.llm.local_server import LocalServer, ServerConfig, acquire, release
+from backprose.llm.local_server import (
+    INSTALL_HINT,
+    LLAMA_CPP_PYTHON,
+    XLLAMACPP,
+    LocalServer,
+    ServerConfig,
+    acquire,
+    preferred_backend,
+    release,
+)
 from backprose.llm.model_files import DEFAULT_MODEL, MODELS, ensure_model
 from backprose.llm.openai_client import LOCAL_KEY, OpenAI
 
 BASE_URL_ENV = "BACKPROSE_LOCAL_BASE_URL"
+log = logging.getLogger(__name__)
+# How each server takes a JSON schema: llama.cpp's own server the OpenAI way, llama-cpp-python's as a
+# schema inside `json_object`.
+_RESPONSE_FORMAT = {XLLAMACPP: "json_schema", LLAMA_CPP_PYTHON: "json_object_schema"}
 
 
 def available_cores() -> int:
@@ -35,7 +51,9 @@ class Local(OpenAI):
     a path to any GGUF file. Clients with the same settings share one server per process; it stops when
     the last of them is closed, garbage-collected, or the interpreter exits, and it dies with this process
     even on SIGKILL. If `BACKPROSE_LOCAL_BASE_URL` is set, no server is started and that one is used.
-    Remaining keyword arguments go to `OpenAI` (cache, max_retries, ...).
+    `n_ctx` is the context of each of the `n_parallel` slots; `max_concurrency` (requests in flight from
+    this client) defaults to `n_parallel`, or 1 on the llama-cpp-python fallback, which serves one request
+    at a time. Remaining keyword arguments go to `OpenAI` (cache, max_retries, ...).
     """
 
     def __init__(
@@ -43,20 +61,28 @@ class Local(OpenAI):
         model: str | os.PathLike[str] | None = None,
         *,
         n_ctx: int = 4096,
+        n_parallel: int = 4,
         n_threads: int | None = None,
         port: int | None = None,
         startup_timeout: float = 180.0,
         server_args: Sequence[str] = (),
-        max_concurrency: int = 1,
+        max_concurrency: int | None = None,
         timeout: float = 600.0,
         **client_options: Any,
     ) -> None:
         self.server: LocalServer | None = None
         external = os.environ.get(BASE_URL_ENV)
         served: str | None
+        style: str | None = None  # an external server: complete_json finds out what it accepts
         if external:
             base_url, served = external, None  # ask the running server which model it serves
         else:
+            backend = preferred_backend() or XLLAMACPP  # none installed: LocalServer says how to fix it
+            if backend != XLLAMACPP:
+                log.warning("xllamacpp is not installed: the local model runs on llama-cpp-python's server, one "
+                            "request at a time (%s installs the faster one)", INSTALL_HINT)  # fmt: skip
+                n_parallel = 1
+            style = _RESPONSE_FORMAT[backend]
             name = str(model) if model is not None else DEFAULT_MODEL
             path = ensure_model(name)
             spec = MODELS.get(name)
@@ -69,16 +95,18 @@ class Local(OpenAI):
                 chat_format=spec.chat_format if spec else None,  # else the GGUF's own chat template
                 port=port,
                 extra_args=tuple(server_args),
+                n_parallel=n_parallel,
+                backend=backend,
             )
             self.server = acquire(config, startup_timeout=startup_timeout)
             self._release = weakref.finalize(self, release, config, self.server)
             base_url = self.server.base_url
-        client_options.setdefault("response_format_style", "json_object_schema")  # llama-cpp-python's
+        client_options.setdefault("response_format_style", style)
         super().__init__(
             served,
             base_url,
             LOCAL_KEY,
-            max_concurrency=max_concurrency,
+            max_concurrency=max_concurrency or n_parallel,
             timeout=timeout,
             **client_options,
         )

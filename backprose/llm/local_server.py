@@ -1,5 +1,11 @@
 """The embedded llama.cpp server as a child process: start, wait until healthy, stop, never orphan it.
 
+Two servers can run the model. The default is llama.cpp's own server from the prebuilt `xllamacpp` wheel
+(`xllama_server.py`): parallel slots decoded in one batch, generation stopped when a client goes away. The
+fallback, used when `xllamacpp` is not importable, is llama-cpp-python's server (built from source; one
+request at a time). Both run with `OMP_WAIT_POLICY=PASSIVE`: llama.cpp's OpenMP threads otherwise spin
+while waiting, and on a machine with few cores that spinning starves the threads doing the work.
+
 The server runs under `server_guard.py`, which stops it when this process exits or is killed. One server
 is shared per process per configuration through a small lock-protected, reference-counted table: it is a
 handle on an OS resource (a process and a port), not program state.
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import signal
 import socket
@@ -28,6 +35,9 @@ from backprose.errors import LocalModelUnavailable, LocalServerError
 _GUARD = Path(__file__).with_name("server_guard.py")
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings")
 INSTALL_HINT = "pip install 'backprose[local]'"
+XLLAMACPP = "xllamacpp"  # llama.cpp's server from the prebuilt wheel: parallel slots, batched decoding
+LLAMA_CPP_PYTHON = "llama-cpp-python"  # the fallback: llama-cpp-python's server, one request at a time
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,26 +51,41 @@ class ServerConfig:
     chat_format: str | None = None
     port: int | None = None
     extra_args: tuple[str, ...] = ()
+    n_parallel: int = 4  # slots decoded together (xllamacpp only); `n_ctx` is per slot
+    backend: str = XLLAMACPP
 
     def command(self, port: int) -> list[str]:
-        """The `llama_cpp.server` command line for this config on `port`."""
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+        """The server's command line for this config on `port`; both servers take the same flag names."""
+        module = "backprose.llm.xllama_server" if self.backend == XLLAMACPP else "llama_cpp.server"
+        cmd = [sys.executable, "-m", module, "--model", str(self.model_path),
                "--model_alias", self.alias, "--host", "127.0.0.1", "--port", str(port),
                "--n_ctx", str(self.n_ctx)]  # fmt: skip
         if self.n_threads:
             cmd += ["--n_threads", str(self.n_threads)]
+        if self.backend == XLLAMACPP:
+            cmd += ["--n_parallel", str(self.n_parallel)]
         if self.chat_format:
             cmd += ["--chat_format", self.chat_format]
         return cmd + list(self.extra_args)
 
 
+def preferred_backend() -> str | None:
+    """`XLLAMACPP` when its wheel is importable, else `LLAMA_CPP_PYTHON` when that server is, else None
+    (checked without importing either)."""
+    if importlib.util.find_spec("xllamacpp") is not None:
+        return XLLAMACPP
+    if all(importlib.util.find_spec(name) is not None for name in _SERVER_MODULES):
+        return LLAMA_CPP_PYTHON
+    return None
+
+
 def server_available() -> bool:
-    """True when llama-cpp-python with its server extra is importable (checked without importing it)."""
-    return all(importlib.util.find_spec(name) is not None for name in _SERVER_MODULES)
+    """True when either server can run."""
+    return preferred_backend() is not None
 
 
 class LocalServer:
-    """One running `llama_cpp.server`, started through the guard with its output going to a log file."""
+    """One running model server, started through the guard with its output going to a log file."""
 
     def __init__(
         self,
@@ -72,8 +97,9 @@ class LocalServer:
     ) -> None:
         if command is None and not server_available():
             raise LocalModelUnavailable(
-                f"the embedded model needs llama-cpp-python with its server extra, which is not installed. "
-                f"Fix: {INSTALL_HINT}, or set BACKPROSE_LOCAL_BASE_URL to a running OpenAI-compatible server."
+                f"the embedded model needs xllamacpp (or llama-cpp-python with its server extra), and neither "
+                f"is installed. Fix: {INSTALL_HINT}, or set BACKPROSE_LOCAL_BASE_URL to a running "
+                f"OpenAI-compatible server."
             )
         self.config = config
         self.port = config.port or _free_port()
@@ -91,7 +117,7 @@ class LocalServer:
             stdin=subprocess.PIPE,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self._finalizer = weakref.finalize(self, _shutdown, self.process, self._log)
         try:
@@ -99,6 +125,9 @@ class LocalServer:
         except BaseException:
             self.stop()
             raise
+        log.info("local model server ready: %s at %s (%s), log %s", config.alias, self.base_url,
+                 f"{XLLAMACPP}, {config.n_parallel} parallel slots" if config.backend == XLLAMACPP
+                 else f"{config.backend}, one request at a time", self.log_path)  # fmt: skip
 
     @property
     def pid(self) -> int:
@@ -163,7 +192,8 @@ class LocalServer:
         if code == 128 + signal.SIGSEGV:
             hint = (
                 " llama.cpp crashed (SIGSEGV). On CPUs with AMX (Intel Sapphire Rapids and newer) builds "
-                "made with -march=native crash in the AMX kernels; reinstall without them: "
+                f"made with -march=native crash in the AMX kernels. Use the prebuilt wheel ({INSTALL_HINT} "
+                "installs xllamacpp), or reinstall llama-cpp-python without them: "
                 'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
                 "pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python."
             )

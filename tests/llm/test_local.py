@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import os
 import signal
@@ -9,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -81,8 +85,12 @@ def test_running_server_from_env_is_reused_through_the_openai_client(fake_server
     assert FakeOpenAIServer.requests[-1]["max_tokens"] == 3
 
 
+@pytest.mark.parametrize("backend, style, slots", [
+    (local_server.XLLAMACPP, "json_schema", 4),
+    (local_server.LLAMA_CPP_PYTHON, "json_object_schema", 1),
+])  # fmt: skip
 def test_gguf_path_builds_the_server_config_and_close_releases_once(
-    tmp_path: Path, fake_server: str, monkeypatch
+    tmp_path: Path, fake_server: str, monkeypatch, caplog, backend: str, style: str, slots: int
 ) -> None:
     gguf = tmp_path / "my-model.gguf"
     gguf.write_bytes(b"GGUF")
@@ -95,17 +103,39 @@ def test_gguf_path_builds_the_server_config_and_close_releases_once(
     monkeypatch.delenv("BACKPROSE_LOCAL_BASE_URL", raising=False)
     monkeypatch.setattr(local_module, "acquire", fake_acquire)
     monkeypatch.setattr(local_module, "release", lambda config, server: released.append(config))
-    client = Local(gguf, n_ctx=1024, server_args=["--n_batch", "64"])
+    monkeypatch.setattr(local_module, "preferred_backend", lambda: backend)
+    with caplog.at_level("WARNING", logger="backprose"):
+        client = Local(gguf, n_ctx=1024, server_args=["--n_batch", "64"])
     (config,) = acquired
     assert config.model_path == gguf and config.alias == "my-model" and config.n_ctx == 1024
     assert config.chat_format is None  # an unknown GGUF uses its own embedded chat template
     assert config.n_threads == available_cores()
     assert config.extra_args == ("--n_batch", "64")
     assert client.model == "my-model" and client.base_url == fake_server
-    assert client.response_format_style == "json_object_schema"
+    assert config.backend == backend and config.n_parallel == slots and client.max_concurrency == slots
+    assert client.response_format_style == style
+    fallback = [r.getMessage() for r in caplog.records if "llama-cpp-python's server" in r.getMessage()]
+    assert len(fallback) == (backend == local_server.LLAMA_CPP_PYTHON)
     client.close()
     client.close()
     assert released == [config]
+
+
+def test_slots_and_concurrency_are_configurable(tmp_path: Path, fake_server: str, monkeypatch) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    acquired: list[local_server.ServerConfig] = []
+    monkeypatch.delenv("BACKPROSE_LOCAL_BASE_URL", raising=False)
+    monkeypatch.setattr(local_module, "acquire",
+                        lambda config, startup_timeout: (
+                            acquired.append(config) or SimpleNamespace(base_url=fake_server)))
+    monkeypatch.setattr(local_module, "release", lambda config, server: None)
+    monkeypatch.setattr(local_module, "preferred_backend", lambda: local_server.XLLAMACPP)
+    with Local(gguf, n_parallel=8) as wide, Local(gguf, n_parallel=8, max_concurrency=2) as capped:
+        assert (wide.max_concurrency, capped.max_concurrency) == (8, 2)
+    assert [c.n_parallel for c in acquired] == [8, 8]
+    cmd = acquired[0].command(9000)
+    assert cmd[1:3] == ["-m", "backprose.llm.xllama_server"] and cmd[-2:] == ["--n_parallel", "8"]
 
 
 def test_missing_llama_cpp_names_the_install_command(tmp_path: Path, monkeypatch) -> None:
@@ -119,14 +149,20 @@ def test_missing_llama_cpp_names_the_install_command(tmp_path: Path, monkeypatch
 
 @pytest.mark.live
 @pytest.mark.timeout(120)
-def test_server_command_uses_flags_the_installed_server_accepts(tmp_path: Path, local_llm: Local) -> None:
-    config = local_server.ServerConfig(tmp_path / "m.gguf", "m", n_ctx=2048, n_threads=2, chat_format="chatml")
+@pytest.mark.parametrize("backend, n_flags", [(local_server.XLLAMACPP, 8), (local_server.LLAMA_CPP_PYTHON, 7)])
+def test_server_command_uses_flags_the_installed_server_accepts(
+    tmp_path: Path, local_llm: Local, backend: str, n_flags: int
+) -> None:
+    config = local_server.ServerConfig(tmp_path / "m.gguf", "m", n_ctx=2048, n_threads=2, chat_format="chatml",
+                                       backend=backend)  # fmt: skip
     cmd = config.command(8123)
+    if backend == local_server.LLAMA_CPP_PYTHON and importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("the llama-cpp-python fallback is not installed")
     help_text = subprocess.run(
         [*cmd[:3], "--help"], capture_output=True, text=True, timeout=100, check=True
     ).stdout
     flags = [arg for arg in cmd[3:] if arg.startswith("--")]
-    assert len(flags) == 7
+    assert len(flags) == n_flags
     assert [flag for flag in flags if flag not in help_text] == []
 
 
@@ -189,3 +225,44 @@ def test_live_sigkill_of_the_owner_stops_the_real_server(local_llm: Local) -> No
         assert wait_gone(pids, timeout=30) == []
     finally:
         kill_all([owner.pid, *pids])
+
+
+def busy_slots(client: Local) -> list[dict[str, Any]]:
+    """The server's slots that are generating now (llama.cpp's /slots endpoint)."""
+    with urllib.request.urlopen(client.base_url.removesuffix("/v1") + "/slots", timeout=10) as reply:
+        return [slot for slot in json.load(reply) if slot["is_processing"]]
+
+
+@pytest.mark.live
+@pytest.mark.timeout(300)
+def test_live_cancelled_request_stops_the_generation(local_llm: Local) -> None:
+    """A cancelled call must free its slot at once, not decode its 2000 tokens (minutes here) for nobody."""
+    if local_llm.server is None or local_llm.server.config.backend != local_server.XLLAMACPP:
+        pytest.skip("only llama.cpp's own server stops generating for a client that went away")
+    long_job = [{"role": "user", "content": "Write a long Python module: a linked list class with ten methods."}]
+
+    async def start_then_cancel() -> None:
+        task = asyncio.create_task(local_llm.acomplete(long_job, max_tokens=2000, temperature=0,
+                                                       extra_body={"ignore_eos": True}))  # fmt: skip
+        for _ in range(300):
+            if busy_slots(local_llm):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the server never started the request")
+        await asyncio.sleep(1.0)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(start_then_cancel())
+    # Look rarely: llama.cpp checks for a gone client only after a full second with no other result on its
+    # queue, and each /slots answer is one. 30 s is far above the ~1 s it takes, far below the generation.
+    for _ in range(12):
+        time.sleep(2.5)
+        if not busy_slots(local_llm):
+            break
+    assert busy_slots(local_llm) == []
+    reply = local_llm.complete([{"role": "user", "content": "Say OK."}], max_tokens=3, temperature=0)
+    assert reply.completion_tokens > 0
