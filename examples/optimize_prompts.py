@@ -54,7 +54,9 @@ def main() -> None:
         print(f"fast mode: {rows} recorded answers, no model calls")
         for name in ("BACKPROSE_BASE_URL", "BACKPROSE_MODEL", "OPENAI_API_KEY"):
             os.environ.pop(name, None)
-        os.environ.update(BACKPROSE_CACHE_MODE="replay", BACKPROSE_LOCAL_BASE_URL=server.base_url)
+        # The recorded run's server (xllamacpp) took json_schema response formats; the stand-in must ask alike.
+        os.environ.update(BACKPROSE_CACHE_MODE="replay", BACKPROSE_LOCAL_BASE_URL=server.base_url,
+                          BACKPROSE_LOCAL_RESPONSE_FORMAT="json_schema")
     os.environ["BACKPROSE_CACHE_DIR"] = cache_dir
     code = cli(["optimize", f"{HERE / 'optimize_prompts.py'}:program", "--data", str(HERE / "data/reviews.jsonl"),
                 "--metric", "normalized_match", "--steps", str(args.steps), "--batch-size", "2",

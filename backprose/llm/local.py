@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from backprose.errors import InvalidOption
 from backprose.llm.local_server import (
     INSTALL_HINT,
     LLAMA_CPP_PYTHON,
@@ -30,6 +31,10 @@ from backprose.llm.model_files import DEFAULT_MODEL, MODELS, ensure_model
 from backprose.llm.openai_client import LOCAL_KEY, OpenAI
 
 BASE_URL_ENV = "BACKPROSE_LOCAL_BASE_URL"
+# With an external server: the `response_format` it takes (json_schema, json_object_schema, json_object or
+# none), when known; unset, complete_json finds out and optimizers ask for JSON in words only.
+FORMAT_ENV = "BACKPROSE_LOCAL_RESPONSE_FORMAT"
+FORMAT_STYLES = ("json_schema", "json_object_schema", "json_object", "none")
 log = logging.getLogger(__name__)
 # How each server takes a JSON schema: llama.cpp's own server the OpenAI way, llama-cpp-python's as a
 # schema inside `json_object`.
@@ -76,6 +81,7 @@ class Local(OpenAI):
         style: str | None = None  # an external server: complete_json finds out what it accepts
         if external:
             base_url, served = external, None  # ask the running server which model it serves
+            style = _external_style()
         else:
             backend = preferred_backend() or XLLAMACPP  # none installed: LocalServer says how to fix it
             if backend != XLLAMACPP:
@@ -122,3 +128,11 @@ class Local(OpenAI):
 
     def __enter__(self) -> Local:
         return self
+
+
+def _external_style() -> str | None:
+    style = os.environ.get(FORMAT_ENV) or None
+    if style is not None and style not in FORMAT_STYLES:
+        raise InvalidOption(FORMAT_ENV, style, "not a response format style",
+                            f"set one of {', '.join(FORMAT_STYLES)}, or unset it to let backprose find out")
+    return style

@@ -79,10 +79,8 @@ def _asking_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, chec
         if attempt < retries:
             logger.info("the reply did not check (%s); asking again", _short(problems))
         request = _retry(asked, text, problems, templates)
-        # a deterministic model would repeat itself: the retry samples warmer, with a seed of its own so a
-        # rerun asks the same question and gets the same answer
-        options = {**options, "temperature": max(0.7, float(options.get("temperature") or 0.0)),
-                   "seed": int(options.get("seed") or 0) + 1}
+        # a deterministic model would repeat itself: the retry samples warmer
+        options = {**options, "temperature": max(0.7, float(options.get("temperature") or 0.0))}
     logger.warning("the reply stayed unusable after %d attempt(s): %s", retries + 1, _short(problems))
     raise ReplyFormatError(text, problems, value)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from backprose.errors import LocalModelUnavailable
+from backprose.errors import InvalidOption, LocalModelUnavailable
 from backprose.llm import local as local_module
 from backprose.llm import local_server
 from backprose.llm.local import Local, available_cores
@@ -83,6 +83,21 @@ def test_running_server_from_env_is_reused_through_the_openai_client(fake_server
     assert (reply.prompt_tokens, reply.completion_tokens) == (7, 1)
     assert FakeOpenAIServer.requests[-1]["messages"] == [{"role": "user", "content": "ping"}]
     assert FakeOpenAIServer.requests[-1]["max_tokens"] == 3
+
+
+def test_an_external_server_takes_the_response_format_named_in_the_environment(fake_server: str, monkeypatch):
+    """Unset, nothing is assumed of an external server; set, optimizers ask it with that format (as the
+    examples' fast mode must, to send the requests its recording holds); a typo is refused by name."""
+    monkeypatch.setenv("BACKPROSE_LOCAL_BASE_URL", fake_server)
+    monkeypatch.delenv("BACKPROSE_LOCAL_RESPONSE_FORMAT", raising=False)
+    with Local() as client:
+        assert client.response_format_style is None
+    monkeypatch.setenv("BACKPROSE_LOCAL_RESPONSE_FORMAT", "json_schema")
+    with Local() as client:
+        assert client.response_format_style == "json_schema"
+    monkeypatch.setenv("BACKPROSE_LOCAL_RESPONSE_FORMAT", "json_shema")
+    with pytest.raises(InvalidOption, match="BACKPROSE_LOCAL_RESPONSE_FORMAT.*json_shema.*json_schema"):
+        Local()
 
 
 @pytest.mark.parametrize("backend, style, slots", [

@@ -279,16 +279,3 @@ def test_a_retry_is_one_log_line(caplog):
         ask_json(llm, "q", SCHEMA, _value_checker, Templates())
     assert [r.getMessage() for r in caplog.records if r.name.startswith("backprose")] == [
         "the reply did not check (the reply contains no complete JSON object or array); asking again"]
-
-
-def test_a_retry_samples_warmer_with_a_seed_of_its_own():
-    """A deterministic model would repeat its bad reply; a warm retry without a seed would make reruns differ."""
-    llm = Scripted(["not json", "still not json", '{"value": 3}'])
-    ask_json(llm, "q", SCHEMA, _value_checker, Templates(), retries=2, temperature=0, seed=7)
-    first, second, third = (call.options for call in llm.calls)
-    assert first["temperature"] == 0 and first["seed"] == 7
-    assert second["temperature"] >= 0.7 and second["seed"] == 8
-    assert third["temperature"] >= 0.7 and third["seed"] == 9
-    unseeded = Scripted(["not json", '{"value": 3}'])
-    ask_json(unseeded, "q", SCHEMA, _value_checker, Templates())
-    assert "seed" not in unseeded.calls[0].options and unseeded.calls[1].options["seed"] == 1
