@@ -10,23 +10,13 @@ import threading
 import time
 
 import pytest
+from openai_helpers import call, client
 
 from backprose.errors import LLMRateLimited, LLMTimeoutError
 from backprose.llm import OpenAI
 from backprose.testing import FakeOpenAIServer
 
-FAST = {"retry_initial": 0.01, "retry_max_wait": 0.05}
 DRIP = 20.0
-
-
-def client(server, **kw):
-    return OpenAI(model="fake-model", base_url=server.base_url, **{**FAST, **kw})
-
-
-def call(llm, how, text="x"):
-    if how == "sync":
-        return llm.complete(text)
-    return asyncio.run(llm.acomplete(text))
 
 
 @pytest.mark.parametrize("where", ["body", "headers"])

@@ -1,26 +1,14 @@
 """HTTP 200 bodies that are not usable completions: retried when another attempt may help, reported with
 the server's own text, and never cached as an empty answer."""
 
-import asyncio
 import logging
 
 import pytest
+from openai_helpers import call, client
 
 from backprose.errors import LLMBadReply, LLMNoContent
-from backprose.llm import OpenAI, ResponseCache
+from backprose.llm import ResponseCache
 from backprose.testing import FakeOpenAIServer
-
-FAST = {"retry_initial": 0.01, "retry_max_wait": 0.05}
-
-
-def client(server, **kw):
-    return OpenAI(model="fake-model", base_url=server.base_url, **{**FAST, **kw})
-
-
-def call(llm, how, text="x"):
-    if how == "sync":
-        return llm.complete(text)
-    return asyncio.run(llm.acomplete(text))
 
 
 def body(message=None, **choice):

@@ -59,7 +59,8 @@ def test_export_marks_control_edges():
     assert g.edges["one", "add"]["control"] is False
 
 
-def test_a_branch_returning_a_literal_keeps_the_condition_that_chose_it():
+def threshold_router():
+    """The issue's example: a branch that returns a literal, steered only by a trainable threshold."""
     threshold = bp.param(0.5, name="threshold")
 
     @bp.bundle(traceable=True)
@@ -67,6 +68,12 @@ def test_a_branch_returning_a_literal_keeps_the_condition_that_chose_it():
         if u > threshold:
             return "escalate"
         return "reply"
+
+    return threshold, route
+
+
+def test_a_branch_returning_a_literal_keeps_the_condition_that_chose_it():
+    threshold, route = threshold_router()
 
     out = route(0.7)
     assert out.value == "escalate" and out.name == "route"
@@ -170,13 +177,7 @@ def test_a_traceable_body_and_its_result_share_the_nodes_made_for_plain_argument
 def test_an_optimizer_reads_which_condition_chose_a_literal_and_updates_the_threshold():
     from backprose.llm import Scripted
 
-    threshold = bp.param(0.5, name="threshold")
-
-    @bp.bundle(traceable=True)
-    def route(u):
-        if u > threshold:
-            return "escalate"
-        return "reply"
+    threshold, route = threshold_router()
 
     route(0.7).backward("wrong route: 0.7 should get a reply")
     llm = Scripted(['{"reasoning": "raise it", "suggestion": {"threshold": 0.8}}'])
