@@ -189,7 +189,7 @@ class Trainer:
         self.module.load_state_dict(current)
         self.events.emit("end", stopped=stopped, initial_val=initial_val, final_val=current_val,
                          spent=final.as_dict(), parameters=current)
-        programs = {"start": self.start_state, "final": current} if self.start_state else {"final": current}
+        programs = {"start": self.start_state, "final": current} if self.start_state is not None else {"final": current}
         validation = collect(self.journal, "validation", self.val, programs)  # judged in the run: no model call
         if self.run_dir is not None:
             atomic_write_json(self.run_dir / "best.json", current)
