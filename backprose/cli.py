@@ -39,8 +39,30 @@ def _client(model: str | None = None) -> Any:
     return Local(model, cache=True)
 
 
+def _held_out(config: dict[str, Any], data: Any) -> Any:
+    """The `--test` records, refused unless they are really held out: another file, no input also in --data."""
+    from backprose.data import load
+    from backprose.errors import InvalidOption
+    from backprose.llm.cache import canonical_json
+
+    if config.get("test") is None:
+        return None
+    path = config["test"]
+    if Path(path) == Path(config["data"]):
+        raise InvalidOption("--test", path, "it is the --data file, which trains and validates the program, so its "
+                            "score would not be held out", "give --test a file of other records")
+    test = load(path, require_target=config["metric"] != "llm_judge")
+    seen = {canonical_json(ex.input) for ex in data}
+    shared = [ex.id for ex in test if canonical_json(ex.input) in seen]
+    if shared:
+        raise InvalidOption("--test", path, f"{len(shared)} of its {len(test)} records have an input that is also "
+                            f"in --data (the first: id {shared[0]!r})",
+                            "remove those records from one of the two files, so the test score is held out")
+    return test
+
+
 def _build(config: dict[str, Any], run_dir: Path, *, fresh: bool) -> Any:
-    """Check everything the user named (metric, data, program, run folder) before starting a model."""
+    """Check everything the user named (metric, data, test, program, run folder) before starting a model."""
     from backprose.data import load, split
     from backprose.train import Budget, Trainer
     from backprose.train.guides import metric
@@ -56,6 +78,7 @@ def _build(config: dict[str, Any], run_dir: Path, *, fresh: bool) -> Any:
 
         raise DatasetError(config["data"], 0, f"{len(data)} records are too few to split into train and "
                            "validation", "add records or change --val-fraction")
+    test = _held_out(config, data)
     program = load_program(config["program"])
     make_optimizer(config["optimizer"], [], check_only=True)
     strategy = make_strategy(config["strategy"], **({"n": config["candidates"]} if config.get("candidates") else {}))
@@ -65,7 +88,7 @@ def _build(config: dict[str, Any], run_dir: Path, *, fresh: bool) -> Any:
     optimizer_llm = _client(config["optimizer_model"]) if config.get("optimizer_model") else llm
     optimizer = make_optimizer(config["optimizer"], program.parameters(), llm=optimizer_llm,
                                **config.get("optimizer_options", {}))
-    return llm, Trainer(program, train, val, guide, optimizer, strategy=strategy, steps=config["steps"],
+    return llm, test, Trainer(program, train, val, guide, optimizer, strategy=strategy, steps=config["steps"],
                         batch_size=config["batch_size"], seed=config["seed"], run_dir=run_dir, progress=True,
                         llm=llm, concurrency=config.get("concurrency"), config=config,
                         budget=Budget(steps=config["steps"], calls=config.get("max_calls")))
@@ -95,11 +118,15 @@ def _run(config: dict[str, Any], run_dir: Path, resume: bool) -> int:
     from backprose.llm.config import configure
     from backprose.report import write_report
 
-    llm, trainer = _build(config, run_dir, fresh=not resume)
+    llm, test, trainer = _build(config, run_dir, fresh=not resume)
     with configure(llm):
         result = trainer.fit(resume=resume)
+        scored = trainer.evaluate(test) if test is not None else None  # once, after training; decides nothing
     report = write_report(run_dir)
     print(f"validation score: {result.initial_val:.3f} -> {result.final_val:.3f} ({result.stopped})")
+    if scored is not None:
+        print(f"test score: {scored.before:.3f} -> {scored.after:.3f} ({len(scored.examples)} held-out examples, "
+              f"{scored.spent['calls']} model calls)")
     print(f"model calls: {result.spent['calls']} (cache hits {result.spent['cache_hits']}), "
           f"tokens: {result.spent['tokens']}, cost: ${result.spent['cost']:.4f}")
     print(f"run folder: {run_dir}\nreport: {report}")
@@ -133,6 +160,8 @@ def check_config(config: dict[str, Any], where: str = "") -> dict[str, Any]:
         if (value is not None or key in _CONFIG) and (isinstance(value, bool) or not isinstance(value, int)
                                                       or value < least):
             refuse(key, f"it must be a whole number of {least} or more", fix)
+    if config.get("test") is not None and not isinstance(config["test"], str):
+        refuse("test", "it must be the path of a data file", "give --test a .jsonl or .csv file, or leave it out")
     fraction = config["val_fraction"]
     if not 0 < fraction < 1:
         refuse("val_fraction", "the share of records kept for validation must be between 0 and 1",
@@ -145,7 +174,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     data = Path(args.data).expanduser().resolve()
     where, _, name = args.program.rpartition(":")
     program = f"{Path(where).resolve()}:{name}" if where and Path(where).exists() else args.program
-    config = {"program": program, "data": str(data), "metric": args.metric, "optimizer": args.optimizer,
+    test = str(Path(args.test).expanduser().resolve()) if args.test is not None else None
+    config = {"program": program, "data": str(data), "test": test, "metric": args.metric, "optimizer": args.optimizer,
               "optimizer_model": args.optimizer_model, "strategy": args.strategy, "steps": args.steps,
               "batch_size": args.batch_size, "val_fraction": args.val_fraction, "seed": args.seed,
               "concurrency": args.concurrency, "max_calls": args.max_calls}
@@ -196,6 +226,9 @@ def parser() -> argparse.ArgumentParser:
     o = sub.add_parser("optimize", help="optimize a program's parameters on a dataset")
     o.add_argument("program", help="path.py:object naming a bp.Module (or a class/function making one)")
     o.add_argument("--data", required=True, help="a .jsonl or .csv file with 'input' and 'target' fields")
+    o.add_argument("--test", default=None, metavar="FILE",
+                   help="held-out records (.jsonl or .csv, not in --data) scored once after training, before and "
+                        "after; never used to decide anything")
     o.add_argument("--metric", required=True, help="exact_match, normalized_match, numeric, regex, llm_judge, ...")
     o.add_argument("--optimizer", default="optoprime", help="optoprime (default), reflect, textgrad or opro")
     o.add_argument("--optimizer-model", default=None,

@@ -1,13 +1,15 @@
 """`write_report(run_dir)`: one self-contained HTML file about a run (no scripts, styles or images fetched).
 
 Score curves are inline SVG; each update is shown as a word-level diff with its verdict; the program's
-graph is the `graph.svg` the trainer drew; spending comes from the last step.
+graph is the `graph.svg` the trainer drew; spending comes from the last step. Validation (and, when the run
+was scored on one, test) gets a table of every example's input, output, score and feedback, before and after.
 """
 
 from __future__ import annotations
 
 import difflib
 import html
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from markupsafe import Markup
 from backprose.errors import CheckpointError
 from backprose.train.checkpoint import load_checkpoint
 from backprose.train.events import read_events
+from backprose.train.results import read_results
 from backprose.train.trainer import read_config
 
 from .svg import line_chart
@@ -45,6 +48,40 @@ def curves(history: list[dict[str, Any]], initial_val: float) -> dict[str, list[
     batch = [None] + [h.get("batch_before") for h in history]
     cand = [None] + [h.get("batch_after") for h in history]
     return {"validation (current program)": val, "minibatch (current)": batch, "minibatch (candidate)": cand}
+
+
+CLIP = 160  # characters of a cell shown before "more"
+
+
+def shown(value: Any) -> str:
+    """A cell's text: strings as they are, anything else as JSON (inputs may be dicts or lists)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def split_table(data: dict[str, Any] | None, title: str) -> dict[str, Any] | None:
+    """One split's section: before/after scores, counts of fixed and broken examples, and its rows."""
+    if data is None:
+        return None
+    programs = [name for name in ("start", "final") if name in data["scores"]]
+    rows, fixed, broken = [], 0, 0
+    for e in data["examples"]:
+        runs = {name: e[name] for name in programs if isinstance(e.get(name), dict)}
+        change = ""
+        if len(runs) == 2:
+            a, b = runs["start"].get("score", 0), runs["final"].get("score", 0)
+            change = "up" if b > a else "down" if b < a else ""
+            fixed, broken = fixed + (change == "up"), broken + (change == "down")
+        rows.append({"id": shown(e.get("id", "")), "input": shown(e.get("input")), "target": shown(e.get("target")),
+                     "change": change, "runs": [{"name": n, "output": shown(r.get("output", "")),
+                                                 "score": r.get("score"), "feedback": shown(r.get("feedback", ""))}
+                                                for n, r in runs.items()]})
+    return {"title": title, "scores": data["scores"], "programs": programs, "rows": rows, "fixed": fixed,
+            "broken": broken, "spent": data.get("spent")}
 
 
 def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> Path:
@@ -77,7 +114,9 @@ def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] |
         config=config, initial_val=ck["initial_val"], final_val=ck["current_val"], steps=ck["step"],
         spent=ck["spent"], stopped=end["stopped"] if end else "interrupted (resume to finish)",
         chart=Markup(chart), graph=Markup(graph.read_text(encoding="utf-8")) if graph.exists() else None,
-        updates=updates, parameters=ck["current"], accepted=sum(u["accepted"] for u in updates))
+        updates=updates, parameters=ck["current"], accepted=sum(u["accepted"] for u in updates), clip=CLIP,
+        splits=[t for t in (split_table(read_results(run_dir, "validation"), "Validation"),
+                            split_table(read_results(run_dir, "test"), "Test (held out)")) if t])
     try:
         out.write_text(page, encoding="utf-8")
     except OSError as exc:

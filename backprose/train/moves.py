@@ -56,7 +56,7 @@ class Moves:
             finally:
                 self._load(before)
             for ex, j in zip(missing, judged, strict=True):
-                t.journal.put(key, example_key(ex), float(j.score), j.feedback, "")
+                t.journal.put(key, example_key(ex), j.score, j.feedback, j.text)
             t.events.emit("evaluate", state=key, examples=[ex.id for ex in missing],
                           scores=[j.score for j in judged])
         return self.known(state, examples)  # type: ignore[return-value]

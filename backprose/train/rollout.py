@@ -20,7 +20,7 @@ from backprose.context import no_trace
 from backprose.data.dataset import Example
 from backprose.errors import BackproseError, ExecutionError, InvalidMessages, LLMError, LLMFormatError, ProgramFailed
 from backprose.nodes.node import Node
-from backprose.train.guides import Judgement, as_guide
+from backprose.train.guides import as_guide
 
 
 @dataclass
@@ -89,20 +89,24 @@ def rollouts(program: Callable[[Any], Any], examples: Sequence[Example], guide: 
         return [f.result() for f in futures]
 
 
-def score_one(program: Callable[[Any], Any], example: Example, guide: Callable[[Any, Example], Any]) -> Judgement:
-    """Untraced run and judgement of one example; a plain function so any executor can ship it."""
+def score_one(program: Callable[[Any], Any], example: Example, guide: Callable[[Any, Example], Any]) -> Rollout:
+    """Untraced run and judgement of one example (no output node); a plain function so any executor can ship it."""
     with no_trace():
         try:
             out = program(example.input)
         except Exception as exc:  # untraced ops raise the original error
             _raise_if_infrastructure(exc)
-            return Judgement(0.0, f"The program failed: {type(exc).__name__}: {exc}")
-        return as_guide(guide)(out, example)
+            error = f"{type(exc).__name__}: {exc}"
+            return Rollout(example, None, error, 0.0, f"The program failed: {error}")
+        judgement = as_guide(guide)(out, example)
+    value = out.value if isinstance(out, Node) else out
+    return Rollout(example, None, "" if value is None else str(value), float(judgement.score), judgement.feedback)
 
 
 def evaluate(program: Callable[[Any], Any], examples: Sequence[Example], guide: Callable[[Any, Example], Any],
-             *, executor: Executor | None = None, concurrency: int = 8) -> list[Judgement]:
-    """Judgements of every example, in order. With `executor`, each example is one submitted task."""
+             *, executor: Executor | None = None, concurrency: int = 8) -> list[Rollout]:
+    """Every example's untraced run, judged, in order (`.score`, `.feedback`, `.text`: the output as text).
+    With `executor`, each example is one submitted task."""
     if executor is None:
         if concurrency <= 1 or len(examples) <= 1:
             return [score_one(program, ex, guide) for ex in examples]

@@ -32,6 +32,7 @@ from backprose.train.events import EVENTS, EventLog
 from backprose.train.guides import as_guide
 from backprose.train.moves import Moves
 from backprose.train.progress import Progress
+from backprose.train.results import SplitResults, collect, evaluate_split, save
 from backprose.train.rollout import Rollout, default_workers
 from backprose.train.strategies import make_strategy
 from backprose.train.strategies.base import mean
@@ -49,6 +50,7 @@ class TrainResult:
     stopped: str
     run_dir: Path | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    validation: SplitResults | None = None  # per-example results of the starting and the final program
 
     @property
     def improved(self) -> bool:
@@ -96,6 +98,7 @@ class Trainer:
         self.journal = Journal(self.run_dir / JOURNAL if self.run_dir else None)
         self.graph_outputs: list[Any] | None = None
         self.history: list[dict[str, Any]] = []
+        self.start_state: dict[str, Any] | None = None  # the program before training, for before/after results
 
     def feedback_text(self, rollout: Rollout) -> str:
         """The text sent backward from one judged output (its example's input goes beside it, see `Moves`)."""
@@ -111,9 +114,11 @@ class Trainer:
             self._restore(ck, rng)
             spent, start_step, stale, resumed = Spent(**ck["spent"]), ck["step"], ck["stale"], True
             current, initial_val = ck["current"], ck["initial_val"]
+            self.start_state = ck.get("start", current if initial_val is None else None)  # older runs kept none
             self.events.truncate(ck["events_offset"])
         else:
             current, initial_val = self.module.state_dict(), None
+            self.start_state = current
             if self.run_dir is not None:
                 if (self.run_dir / CHECKPOINT).exists():
                     raise CheckpointError(str(self.run_dir), "it already holds a run",
@@ -184,11 +189,19 @@ class Trainer:
         self.module.load_state_dict(current)
         self.events.emit("end", stopped=stopped, initial_val=initial_val, final_val=current_val,
                          spent=final.as_dict(), parameters=current)
+        programs = {"start": self.start_state, "final": current} if self.start_state is not None else {"final": current}
+        validation = collect(self.journal, "validation", self.val, programs)  # judged in the run: no model call
         if self.run_dir is not None:
             atomic_write_json(self.run_dir / "best.json", current)
+            save(self.run_dir, validation)
             self._save_graph()
         return TrainResult(initial_val, current_val, list(self.history), final.as_dict(), stopped,
-                           self.run_dir, current)
+                           self.run_dir, current, validation)
+
+    def evaluate(self, test: Sequence[Any]) -> SplitResults:
+        """Score the starting and the final program once on held-out `test`, after `fit`; in a run folder
+        this writes `test_results.json`. Nothing in training reads these scores."""
+        return evaluate_split(self, test, "test")
 
     def _step(self, step: int, batch: list[Example], rng: random.Random, current: dict[str, Any],
               current_val: float) -> tuple[dict[str, Any], dict[str, Any], float]:
@@ -244,7 +257,7 @@ class Trainer:
             "step": step, "current": current, "current_val": current_val, "initial_val": initial_val,
             "optimizer": self.optimizer.state_dict(), "strategy": self.strategy.state_dict(),
             "rng": [version, list(internal), gauss], "spent": spent.as_dict(), "stale": stale,
-            "history": self.history, "events_offset": self.events.offset(),
+            "history": self.history, "events_offset": self.events.offset(), "start": self.start_state,
         })
 
     def _restore(self, ck: dict[str, Any], rng: random.Random) -> None:

@@ -46,9 +46,12 @@ def test_every_file_of_the_run_folder_table_is_there_after_a_run_from_python(tmp
             for name in re.findall(r"`([^`]+)`", files)]
     assert len(rows) >= 7, rows
     by_cli = [name for name, what in rows if "written by the CLI" in what]
-    missing = [name for name, what in rows if name not in by_cli and not (result.run_dir / name).is_file()]
+    by_evaluate = [name for name, what in rows if "written by `Trainer.evaluate(test)`" in what]
+    missing = [name for name, what in rows
+               if name not in by_cli + by_evaluate and not (result.run_dir / name).is_file()]
     assert missing == [], "the page says a run from Python writes these, and it did not"
-    assert by_cli == ["report.html"]
+    assert by_cli == ["report.html"] and by_evaluate == ["test_results.json"]
+    assert not (result.run_dir / "test_results.json").exists()
     assert "backprose.report.write_report(run_dir)" in dict(rows)["report.html"]  # the way to get one
     assert not (result.run_dir / "report.html").exists()
     assert write_report(result.run_dir) == result.run_dir / "report.html"

@@ -99,7 +99,7 @@ def reference(tmp_path_factory):
     ref = tmp_path_factory.mktemp("ref")
     done = _run(ref / "run", ref / "cache", ref / "calls.log", "--concurrency", "1", "--delay", "0")
     assert done.returncode == 0, done.stderr
-    return json.loads((ref / "run" / "best.json").read_text()), _calls(ref / "calls.log")
+    return json.loads((ref / "run" / "best.json").read_text()), _calls(ref / "calls.log"), ref / "run"
 
 
 @pytest.mark.parametrize("kills", [
@@ -111,13 +111,15 @@ def reference(tmp_path_factory):
     ["call:1", "start", "call:3", "rollouts:2", "call:2"],  # killed again and again while resuming
 ])
 def test_resume_after_kills_at_any_moment(tmp_path, reference, kills):
-    ref_best, ref_calls = reference
+    ref_best, ref_calls, ref_run = reference
     run, cache, log = tmp_path / "run", tmp_path / "cache", tmp_path / "calls.log"
     for i, kill_at in enumerate(kills):
         _kill(run, cache, log, kill_at, "--concurrency", "1", "--delay", "0", *(["--resume"] if i else []))
     done = _run(run, cache, log, "--resume", "--concurrency", "1", "--delay", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((run / "best.json").read_text()) == ref_best
+    # the per-example validation results name the same starting and final programs, answers and judgements
+    assert json.loads((run / "val_results.json").read_text()) == json.loads((ref_run / "val_results.json").read_text())
     events = _events(run)
     assert [e["event"] for e in events].count("start") == 1
     assert [e["event"] for e in events].count("end") == 1
@@ -133,7 +135,7 @@ def test_resume_after_kills_at_any_moment(tmp_path, reference, kills):
 
 
 def test_call_budget_is_exact_across_kills(tmp_path, reference):
-    _, ref_calls = reference
+    _, ref_calls, _ = reference
     budget = 9
     assert len(ref_calls) > budget + 3  # the budget, not the steps, ends this run
     run, cache, log = tmp_path / "run", tmp_path / "cache", tmp_path / "calls.log"
