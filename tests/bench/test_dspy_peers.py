@@ -171,7 +171,7 @@ def test_gepa_runs_at_its_light_budget_or_at_the_suites_where_that_is_larger():
 
 
 def test_gepa_reflects_on_the_guides_feedback_and_keeps_the_better_instruction(server, tmp_path, caplog):
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="backprose")
     task = NoTestTask(train=range(6), validation=range(6, 8))
     final = SYSTEMS["gepa"]().fit(task, Env(base_url=server.base_url, work_dir=tmp_path), seed=0)
     assert final == Final(BETTER)
@@ -180,10 +180,12 @@ def test_gepa_reflects_on_the_guides_feedback_and_keeps_the_better_instruction(s
     assert {r["temperature"] for r in by_model(server, OPTIMIZER_MODEL)} == {0.7}
     assert {r["temperature"] for r in by_model(server, PROGRAM_MODEL)} == {0.0}
     light = peers.GEPAPeer().budget(6, 2).program
-    assert f"Running GEPA for approx {light} metric calls" in caplog.text  # the budget we log is the one it ran
     record = json.loads((tmp_path / "dspy_budget.json").read_text())
+    used = record["used"]["program_calls"]
     assert record["used"] == {"program_calls": len(by_model(server, PROGRAM_MODEL)),
                               "optimizer_calls": len(reflections)}
+    assert f"gepa: {used} metric calls" in caplog.text  # GEPA's own count: one program call per metric call
+    assert light <= used <= light + 3 + 3 + 2  # it stops within one iteration (two minibatches, one full eval)
 
 
 def test_miprov2_proposes_with_the_optimizer_model_and_keeps_what_validates(server, tmp_path):
@@ -200,3 +202,21 @@ def test_miprov2_proposes_with_the_optimizer_model_and_keeps_what_validates(serv
 def test_the_three_peers_are_registered():
     assert {name: SYSTEMS[name]().name for name in ("gepa", "miprov2", "bootstrap_fewshot")} == {
         "gepa": "gepa", "miprov2": "miprov2", "bootstrap_fewshot": "bootstrap_fewshot"}
+
+
+@pytest.mark.live
+def test_dspy_gets_the_same_reply_as_the_suites_scoring_from_the_real_model(local_llm):
+    """Two short calls: the program as DSPy runs it and as the suite scores it are one request to the server."""
+    import openai
+
+    env = Env(base_url=local_llm.base_url, api_key="not-needed", program_model=local_llm.model)
+    final = Final("Answer with the number only.", (("Double 2", "4"),))
+    program_lm, _ = peers.language_models(env, "fake")
+    student = peers.suite_program()(final.instruction)
+    student.predict.demos = [dspy.Example(question=q, answer=a) for q, a in final.demos]
+    with dspy.context(lm=program_lm):
+        through_dspy = student(question="Double 21").answer
+    body = {**program.request(final, "Double 21", "fake"), "model": env.program_model}
+    reply = openai.OpenAI(base_url=env.base_url, api_key=env.api_key).chat.completions.create(**body)
+    assert through_dspy == reply.choices[0].message.content
+    assert through_dspy.strip()
