@@ -160,6 +160,7 @@ def test_a_light_budget_below_the_suites_says_so(server, caplog):
     SYSTEMS["bootstrap_fewshot"]().fit(NoTestTask(), Env(base_url=server.base_url, program_calls=50), seed=0)
     messages = [r.getMessage() for r in caplog.records]
     assert "bootstrap_fewshot: DSPy's light budget of 6 program calls is below the suite's 50" in messages
+    assert "bootstrap_fewshot: DSPy's light budget of 0 optimizer calls is below the suite's 12" in messages
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
@@ -184,6 +185,7 @@ def test_gepa_reflects_on_the_guides_feedback_and_keeps_the_better_instruction(s
     used = record["used"]["program_calls"]
     assert record["used"] == {"program_calls": len(by_model(server, PROGRAM_MODEL)),
                               "optimizer_calls": len(reflections)}
+    assert "gepa: DSPy sets no bound on optimizer calls; the suite's budget is 12" in caplog.text
     assert f"gepa: {used} metric calls" in caplog.text  # GEPA's own count: one program call per metric call
     assert light <= used <= light + 3 + 3 + 2  # it stops within one iteration (two minibatches, one full eval)
 

@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import threading
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -106,32 +105,32 @@ def _counter_class() -> type:
     from dspy.utils.callback import BaseCallback
 
     class CallCounter(BaseCallback):
-        """Counts LM calls by model; copies of an LM (DSPy makes them for rollouts) share their callbacks."""
+        """Counts the calls of one LM; copies of an LM (DSPy makes them for rollouts) share its callbacks."""
 
         def __init__(self) -> None:
-            self.calls: Counter[str] = Counter()
+            self.calls = 0
             self._lock = threading.Lock()
 
         def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
             with self._lock:
-                self.calls[str(instance.model).removeprefix("openai/")] += 1
+                self.calls += 1
 
     return CallCounter
 
 
-def language_models(env: Env, task: str, callback: Any = None) -> tuple[Any, Any]:
-    """The program LM and the optimizer LM: the suite's endpoint and temperatures, no DSPy cache.
+def language_models(env: Env, task: str, counters: tuple[Any, Any] = (None, None)) -> tuple[Any, Any]:
+    """The program LM and the optimizer LM: the suite's endpoint and temperatures, no DSPy cache; `counters`
+    (one callback each) count their calls.
 
     The litellm engine sends `max_tokens` (DSPy's default engine sends `max_completion_tokens`), so a program
     call's body equals `program.request(...)` and the proxy can share it with other systems' identical calls.
     """
     dspy = import_dspy()
-    common = {"api_base": env.base_url, "api_key": env.api_key, "cache": False, "engine": "litellm",
-              "callbacks": [callback] if callback is not None else []}
+    common = {"api_base": env.base_url, "api_key": env.api_key, "cache": False, "engine": "litellm"}
     program_lm = dspy.LM(f"openai/{env.program_model}", temperature=env.program_temperature,
-                         max_tokens=program.max_tokens(task), **common)
+                         max_tokens=program.max_tokens(task), callbacks=[c for c in counters[:1] if c], **common)
     optimizer_lm = dspy.LM(f"openai/{env.optimizer_model}", temperature=env.optimizer_temperature,
-                           max_tokens=OPTIMIZER_MAX_TOKENS, **common)
+                           max_tokens=OPTIMIZER_MAX_TOKENS, callbacks=[c for c in counters[1:] if c], **common)
     return program_lm, optimizer_lm
 
 
@@ -194,15 +193,15 @@ class DSPyPeer:
 
     def fit(self, task: Any, env: Env, seed: int) -> Final:
         dspy = import_dspy()
-        counter = _counter_class()()
-        lms = language_models(env, task.name, counter)
+        counters = (_counter_class()(), _counter_class()())
+        lms = language_models(env, task.name, counters)
         train, validation = as_dspy(task.train), as_dspy(task.validation)
         budget = self.budget(len(train), len(validation))
         self._log_budget(budget, len(train), len(validation), env)
         student = suite_program()(task.instruction)
         with dspy.context(lm=lms[0]):
             compiled = self.compile(dspy, student, train, validation, Judge(task), lms, env, seed)
-        used = (counter.calls[env.program_model], counter.calls[env.optimizer_model])
+        used = (counters[0].calls, counters[1].calls)
         self._log_used(used, env)
         final = final_of(compiled)
         if env.work_dir is not None:
@@ -216,16 +215,20 @@ class DSPyPeer:
         return final
 
     def _log_budget(self, budget: Budget, train: int, validation: int, env: Env) -> None:
-        optimizer = "no bound" if budget.optimizer is None else f"about {budget.optimizer}"
+        optimizer = "unbounded" if budget.optimizer is None else f"about {budget.optimizer}"
         log.info("%s: DSPy's light budget for %d train / %d validation examples is %d program calls (%s) and %s "
                  "optimizer calls; the suite's budgets are %d and %d", self.name, train, validation, budget.program,
                  budget.how, optimizer, env.program_calls, env.optimizer_calls)
-        if budget.program < env.program_calls:
-            log.info("%s: DSPy's light budget of %d program calls is below the suite's %d", self.name,
-                     budget.program, env.program_calls)
-        elif budget.program > env.program_calls:
-            log.warning("%s: DSPy's light budget of %d program calls is above the suite's %d; it runs at DSPy's "
-                        "documented budget", self.name, budget.program, env.program_calls)
+        for kind, light, suite in (("program", budget.program, env.program_calls),
+                                   ("optimizer", budget.optimizer, env.optimizer_calls)):
+            if light is None:
+                log.warning("%s: DSPy sets no bound on %s calls; the suite's budget is %d", self.name, kind, suite)
+            elif light < suite:
+                log.info("%s: DSPy's light budget of %d %s calls is below the suite's %d", self.name, light, kind,
+                         suite)
+            elif light > suite:
+                log.warning("%s: DSPy's light budget of %d %s calls is above the suite's %d; it runs at DSPy's "
+                            "documented budget", self.name, light, kind, suite)
 
     def _log_used(self, used: tuple[int, int], env: Env) -> None:
         log.info("%s used %d program calls and %d optimizer calls (suite budgets %d and %d)", self.name, used[0],
@@ -271,7 +274,10 @@ class GEPAPeer(DSPyPeer):
 
 
 class MIPROv2Peer(DSPyPeer):
-    """dspy.MIPROv2 at auto="light": the optimizer model proposes, the program model runs the program."""
+    """dspy.MIPROv2 at auto="light": the optimizer model proposes, the program model runs the program.
+
+    Its instruction proposals are asked at the suite's optimizer temperature; its data summarizer asks at 1.0
+    (fixed inside DSPy), which the suite's proxy pins like every other request."""
 
     name = "miprov2"
 
