@@ -305,7 +305,10 @@ class MIPROv2Peer(DSPyPeer):
 
 
 class BootstrapFewShotPeer(DSPyPeer):
-    """dspy.BootstrapFewShot with its defaults; the teacher is the student itself, on the program model."""
+    """dspy.BootstrapFewShot with its defaults; the teacher is the student itself, on the program model.
+
+    It takes no seed (it samples its labeled demos with a fixed generator), so seeds differ only by their split.
+    It never looks at validation: it keeps right runs and labels from train."""
 
     name = "bootstrap_fewshot"
 
