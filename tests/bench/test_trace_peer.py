@@ -121,3 +121,20 @@ def test_an_unusable_reply_leaves_the_instruction_and_skips_validation():
 
 def test_the_system_is_registered_under_its_name():
     assert isinstance(SYSTEMS["trace_opt"](), TraceOptPeer)
+
+
+def test_a_refused_json_request_is_asked_again_without_it_and_both_are_counted(caplog):
+    faults = [{"kind": "reply", "text": "no idea"}] * 7 + ["400"]  # first validation and minibatch; then JSON refused
+    task = SealedTask()
+    script = Script(proposing(PROPOSED), {"validation": {PROPOSED}})
+    for budget, expected in ((2, PROPOSED), (1, INITIAL)):
+        with server(script) as fake:
+            fake.add_faults(*faults)
+            with caplog.at_level("INFO", logger="backprose"):
+                final = TraceOptPeer().fit(task, env(fake.base_url, optimizer_calls=budget), seed=0)
+            calls = by_model(fake.requests, OPTIMIZER_MODEL)
+        assert final == Final(expected)
+        assert len(calls) == budget  # the second, over a budget of 1, is refused before it is sent
+        assert "response_format" in calls[0] and all("response_format" not in b for b in calls[1:])
+    assert "OptoPrime asks again without it" in caplog.text
+    assert "budget of 1 calls is spent" in caplog.text
