@@ -130,3 +130,14 @@ def test_the_seed_draws_the_minibatches():
 
 def test_the_system_is_registered_under_its_name():
     assert isinstance(SYSTEMS["textgrad"](), TextGradPeer)
+
+
+def test_a_failed_optimizer_request_drops_that_step_only(caplog):
+    task = SealedTask()
+    with server(Script(optimizer, {"validation": {PROPOSED}})) as fake:
+        fake.add_faults(*[{"kind": "reply", "text": "no idea"}] * 7, "400")  # the first gradient is refused
+        with caplog.at_level("WARNING", logger="backprose"):
+            final = TextGradPeer().fit(task, env(fake.base_url, optimizer_calls=8), seed=0)
+        assert len(by_model(fake.requests, OPTIMIZER_MODEL)) == 8  # the failed one, then a whole step of 7
+    assert final == Final(PROPOSED)
+    assert "the step is dropped" in caplog.text

@@ -138,3 +138,14 @@ def test_a_refused_json_request_is_asked_again_without_it_and_both_are_counted(c
         assert "response_format" in calls[0] and all("response_format" not in b for b in calls[1:])
     assert "OptoPrime asks again without it" in caplog.text
     assert "budget of 1 calls is spent" in caplog.text
+
+
+def test_a_failed_optimizer_request_drops_that_step_only(caplog):
+    task = SealedTask()
+    with server(Script(proposing(PROPOSED), {"validation": {PROPOSED}})) as fake:
+        fake.add_faults(*[{"kind": "reply", "text": "no idea"}] * 7, "400", "400")  # with and without JSON
+        with caplog.at_level("WARNING", logger="backprose"):
+            final = TraceOptPeer().fit(task, env(fake.base_url, optimizer_calls=3), seed=0)
+        assert len(by_model(fake.requests, OPTIMIZER_MODEL)) == 3
+    assert final == Final(PROPOSED)
+    assert "the step is dropped" in caplog.text

@@ -31,6 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import openai
+
 from backprose.train.guides import as_guide
 from bench.suite.program import Final
 from bench.suite.systems.base import Env, register
@@ -113,11 +115,16 @@ class TextGradPeer:
                 batch = order[step * self.batch_size:][:size]
                 if not batch:
                     break
+                before = system_prompt.value
                 try:
                     best = self.step(tg, model, optimizer, system_prompt, batch, validation, task, calls, best)
                 except BudgetSpent as exc:  # a guard only: steps are planned to fit
-                    log.warning("textgrad: %s; training stops", exc)
-                    return Final(system_prompt.value)
+                    log.warning("textgrad: %s; training stops with the last validated instruction", exc)
+                    return Final(before)
+                except openai.APIError as exc:  # e.g. a prompt past the server's context
+                    log.warning("textgrad: a request failed (%s: %s); the step is dropped and the instruction stays "
+                                "as it was", type(exc).__name__, exc)
+                    system_prompt.set_value(before)
         return Final(system_prompt.value)
 
     def fits(self, calls: Calls, validation_size: int) -> int:

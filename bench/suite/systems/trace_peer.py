@@ -29,6 +29,8 @@ import os
 import random
 from typing import Any
 
+import openai
+
 from backprose.train.guides import as_guide
 from bench.suite.program import Final
 from bench.suite.systems.base import Env, register
@@ -101,11 +103,16 @@ class TraceOptPeer:
                 batch = order[step * self.batch_size:][:size]
                 if not batch:
                     break
+                before = instruction.data
                 try:
                     best = self.step(trace, optimizer, instruction, batch, validation, task, calls, best)
                 except BudgetSpent as exc:  # a guard only: steps are planned to fit
-                    log.warning("trace_opt: %s; training stops", exc)
-                    return Final(instruction.data)
+                    log.warning("trace_opt: %s; training stops with the last validated instruction", exc)
+                    return Final(before)
+                except openai.APIError as exc:  # e.g. a prompt past the server's context
+                    log.warning("trace_opt: a request failed (%s: %s); the step is dropped and the instruction stays "
+                                "as it was", type(exc).__name__, exc)
+                    instruction._set(before)
         return Final(instruction.data)
 
     def fits(self, calls: Calls, validation_size: int) -> int:
