@@ -25,24 +25,19 @@ import functools
 import importlib.util
 import logging
 import os
-import random
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import openai
-
 from backprose.train.guides import as_guide
 from bench.suite.program import Final
 from bench.suite.systems.base import Env, register
-from bench.suite.systems.budget import BudgetSpent, Calls
+from bench.suite.systems.budget import Calls
+from bench.suite.systems.minibatch import TUTORIAL, Instruction, Schedule, train
 
 log = logging.getLogger("backprose")
 
-BATCH_SIZE = 3  # the tutorial's
-EPOCHS = 3
-STEPS_PER_EPOCH = 4
 PROMPT_ROLE = ("structured system prompt to a somewhat capable language model that specifies the behavior and "
                "strategies for the task")
 EVALUATION_PURPOSE = "The task's grader: it scores the response (1 is correct) and says what is wrong with it."
@@ -85,83 +80,33 @@ def engine_type() -> type:
 class TextGradPeer:
     name = "textgrad"
 
-    def __init__(self, batch_size: int = BATCH_SIZE, epochs: int = EPOCHS,
-                 steps_per_epoch: int = STEPS_PER_EPOCH) -> None:
-        self.batch_size, self.epochs, self.steps_per_epoch = batch_size, epochs, steps_per_epoch
+    def __init__(self, schedule: Schedule = TUTORIAL) -> None:
+        self.schedule = schedule
 
     def fit(self, task: Any, env: Env, seed: int) -> Final:
         tg = import_textgrad(env.work_dir)
         calls = Calls(env, task.name)
-        train, validation = list(task.train), list(task.validation)
         forward, backward = engine_type()(calls, "program"), engine_type()(calls, "optimizer")
         system_prompt = tg.Variable(task.instruction, requires_grad=True, role_description=PROMPT_ROLE)
         model = tg.BlackboxLLM(forward, system_prompt)
         optimizer = tg.TextualGradientDescent(engine=backward, parameters=[system_prompt])
-        if self.fits(calls, 2 * len(validation)) < 1:  # the first validation, then one whole step
-            log.info("textgrad: the budget (%d program, %d optimizer calls) holds no step; the instruction is kept "
-                     "as given", calls.budget.left("program"), calls.budget.left("optimizer"))
-            return Final(task.instruction)
-        best = calls.accuracy(system_prompt.value, validation, task.guide)
-        rng = random.Random(seed)
-        for epoch in range(self.epochs):
-            order = rng.sample(train, len(train))
-            for step in range(self.steps_per_epoch):
-                size = self.fits(calls, len(validation))
-                if size < 1:
-                    log.info("textgrad: stopped before epoch %d step %d; the budget left (%d program, %d optimizer "
-                             "calls) holds no whole step", epoch, step, calls.budget.left("program"),
-                             calls.budget.left("optimizer"))
-                    return Final(system_prompt.value)
-                batch = order[step * self.batch_size:][:size]
-                if not batch:
-                    break
-                before = system_prompt.value
-                try:
-                    best = self.step(tg, model, optimizer, system_prompt, batch, validation, task, calls, best)
-                except BudgetSpent as exc:  # a guard only: steps are planned to fit
-                    log.warning("textgrad: %s; training stops with the last validated instruction", exc)
-                    return Final(before)
-                except openai.APIError as exc:  # e.g. a prompt past the server's context
-                    log.warning("textgrad: a request failed (%s: %s); the step is dropped and the instruction stays "
-                                "as it was", type(exc).__name__, exc)
-                    system_prompt.set_value(before)
-        return Final(system_prompt.value)
 
-    def fits(self, calls: Calls, validation_size: int) -> int:
-        """The largest minibatch (up to the batch size) whose whole step fits both budgets."""
-        by_optimizer = (calls.budget.left("optimizer") - 1) // 2
-        by_program = calls.budget.left("program") - validation_size
-        return max(0, min(self.batch_size, by_optimizer, by_program))
+        def propose(batch: list[Any]) -> None:
+            optimizer.zero_grad()
+            losses = []
+            for example in batch:
+                question = tg.Variable(str(example.input), requires_grad=False,
+                                       role_description="query to the language model")
+                evaluation = tg.autograd.StringBasedFunction(verdict(task.guide, example), EVALUATION_PURPOSE)
+                losses.append(evaluation(inputs={"prediction": model(question)}))
+            tg.sum(losses).backward(backward)
+            try:
+                optimizer.step()
+            except IndexError:  # the reply lacked the <IMPROVED_VARIABLE> tags textgrad parses
+                log.info("textgrad: the optimizer's reply held no improved instruction")
 
-    def step(self, tg: Any, model: Any, optimizer: Any, system_prompt: Any, batch: list[Any],
-             validation: list[Any], task: Any, calls: Calls, best: float) -> float:
-        """One minibatch step and validation revert; returns the validation accuracy of the kept instruction."""
-        optimizer.zero_grad()
-        losses = []
-        for example in batch:
-            question = tg.Variable(str(example.input), requires_grad=False,
-                                   role_description="query to the language model")
-            response = model(question)
-            evaluation = tg.autograd.StringBasedFunction(verdict(task.guide, example), EVALUATION_PURPOSE)
-            losses.append(evaluation(inputs={"prediction": response}))
-        tg.sum(losses).backward(optimizer.engine)
-        previous = system_prompt.value
-        try:
-            optimizer.step()
-        except IndexError:  # the reply lacked the <IMPROVED_VARIABLE> tags textgrad parses
-            log.info("textgrad: the optimizer's reply held no improved instruction; the instruction is unchanged")
-            return best
-        if system_prompt.value.strip() == previous.strip():
-            log.info("textgrad: the optimizer repeated the instruction; validation skipped")
-            system_prompt.set_value(previous)
-            return best
-        score = calls.accuracy(system_prompt.value, validation, task.guide)
-        if score < best:
-            log.info("textgrad: validation %.3f < %.3f; reverted to the previous instruction", score, best)
-            system_prompt.set_value(previous)
-            return best
-        log.info("textgrad: validation %.3f >= %.3f; the new instruction is kept", score, best)
-        return score
+        instruction = Instruction(lambda: system_prompt.value, system_prompt.set_value)
+        return train(self.name, task, calls, seed, self.schedule, instruction, propose, lambda b: 2 * b + 1)
 
 
 def verdict(guide: Any, example: Any) -> Any:

@@ -26,21 +26,16 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import random
 from typing import Any
-
-import openai
 
 from backprose.train.guides import as_guide
 from bench.suite.program import Final
 from bench.suite.systems.base import Env, register
 from bench.suite.systems.budget import OPTIMIZER_MAX_TOKENS, BudgetSpent, Calls
+from bench.suite.systems.minibatch import TUTORIAL, Instruction, Schedule, train
 
 log = logging.getLogger("backprose")
 
-BATCH_SIZE = 3  # as Trace's port of the TextGrad workflow
-EPOCHS = 3
-STEPS_PER_EPOCH = 4
 CONSTRAINT = ("structured system prompt to a somewhat capable language model that specifies the behavior and "
               "strategies for the task")
 
@@ -74,57 +69,16 @@ def optimizer_llm(abstract_model: type, calls: Calls) -> Any:
 class TraceOptPeer:
     name = "trace_opt"
 
-    def __init__(self, batch_size: int = BATCH_SIZE, epochs: int = EPOCHS,
-                 steps_per_epoch: int = STEPS_PER_EPOCH) -> None:
-        self.batch_size, self.epochs, self.steps_per_epoch = batch_size, epochs, steps_per_epoch
+    def __init__(self, schedule: Schedule = TUTORIAL) -> None:
+        self.schedule = schedule
 
     def fit(self, task: Any, env: Env, seed: int) -> Final:
         trace, optoprime, abstract_model = import_opto()
         calls = Calls(env, task.name)
-        train, validation = list(task.train), list(task.validation)
-        instruction = trace.node(task.instruction, trainable=True, name="instruction", constraint=CONSTRAINT)
-        optimizer = optoprime([instruction], llm=optimizer_llm(abstract_model, calls),
-                              max_tokens=OPTIMIZER_MAX_TOKENS, prompt_symbols={"variables": "#Parameters"})
-        if self.fits(calls, 2 * len(validation)) < 1:  # the first validation, then one whole step
-            log.info("trace_opt: the budget (%d program, %d optimizer calls) holds no step; the instruction is kept "
-                     "as given", calls.budget.left("program"), calls.budget.left("optimizer"))
-            return Final(task.instruction)
-        best = calls.accuracy(instruction.data, validation, task.guide)
-        rng = random.Random(seed)
-        for epoch in range(self.epochs):
-            order = rng.sample(train, len(train))
-            for step in range(self.steps_per_epoch):
-                size = self.fits(calls, len(validation))
-                if size < 1:
-                    log.info("trace_opt: stopped before epoch %d step %d; the budget left (%d program, %d "
-                             "optimizer calls) holds no whole step", epoch, step, calls.budget.left("program"),
-                             calls.budget.left("optimizer"))
-                    return Final(instruction.data)
-                batch = order[step * self.batch_size:][:size]
-                if not batch:
-                    break
-                before = instruction.data
-                try:
-                    best = self.step(trace, optimizer, instruction, batch, validation, task, calls, best)
-                except BudgetSpent as exc:  # a guard only: steps are planned to fit
-                    log.warning("trace_opt: %s; training stops with the last validated instruction", exc)
-                    return Final(before)
-                except openai.APIError as exc:  # e.g. a prompt past the server's context
-                    log.warning("trace_opt: a request failed (%s: %s); the step is dropped and the instruction stays "
-                                "as it was", type(exc).__name__, exc)
-                    instruction._set(before)
-        return Final(instruction.data)
-
-    def fits(self, calls: Calls, validation_size: int) -> int:
-        """The largest minibatch (up to the batch size) whose whole step fits both budgets."""
-        if calls.budget.left("optimizer") < 1:
-            return 0
-        return max(0, min(self.batch_size, calls.budget.left("program") - validation_size))
-
-    def step(self, trace: Any, optimizer: Any, instruction: Any, batch: list[Any], validation: list[Any],
-             task: Any, calls: Calls, best: float) -> float:
-        """One minibatch step and validation selection; returns the validation accuracy of the kept instruction."""
         judge = as_guide(task.guide)
+        parameter = trace.node(task.instruction, trainable=True, name="instruction", constraint=CONSTRAINT)
+        optimizer = optoprime([parameter], llm=optimizer_llm(abstract_model, calls),
+                              max_tokens=OPTIMIZER_MAX_TOKENS, prompt_symbols={"variables": "#Parameters"})
 
         @trace.bundle(catch_execution_error=False)
         def query(system_prompt, question):
@@ -136,28 +90,20 @@ class TraceOptPeer:
             """Concatenate the items into a single string."""
             return "".join(f"[{i}]: {item}\n\n" for i, item in enumerate(items))
 
-        optimizer.zero_feedback()
-        scores, verdicts = [], []
-        for example in batch:
-            response = query(instruction, str(example.input))
-            scores.append(grader(trace, judge, example, verdicts)(response))
-        notes = [f"[{i}] score {v.score:g}: {v.feedback}".strip() for i, v in enumerate(verdicts)]
-        feedback = ("The grader's verdict on each response, by index:\n" + "\n".join(notes)
-                    + "\nImprove correctness.")
-        optimizer.backward(concat(*scores), feedback)
-        previous = instruction.data
-        optimizer.step(verbose=False)
-        if str(instruction.data).strip() == str(previous).strip():
-            log.info("trace_opt: OptoPrime proposed no new instruction; validation skipped")
-            instruction._set(previous)
-            return best
-        score = calls.accuracy(instruction.data, validation, task.guide)
-        if score < best:
-            log.info("trace_opt: validation %.3f < %.3f; reverted to the previous instruction", score, best)
-            instruction._set(previous)
-            return best
-        log.info("trace_opt: validation %.3f >= %.3f; the new instruction is kept", score, best)
-        return score
+        def propose(batch: list[Any]) -> None:
+            optimizer.zero_feedback()
+            scores, verdicts = [], []
+            for example in batch:
+                response = query(parameter, str(example.input))
+                scores.append(grader(trace, judge, example, verdicts)(response))
+            notes = [f"[{i}] score {v.score:g}: {v.feedback}".strip() for i, v in enumerate(verdicts)]
+            feedback = ("The grader's verdict on each response, by index:\n" + "\n".join(notes)
+                        + "\nImprove correctness.")
+            optimizer.backward(concat(*scores), feedback)
+            optimizer.step(verbose=False)
+
+        instruction = Instruction(lambda: str(parameter.data), parameter._set)
+        return train(self.name, task, calls, seed, self.schedule, instruction, propose, lambda b: 1)
 
 
 def grader(trace: Any, judge: Any, example: Any, verdicts: list[Any]) -> Any:
