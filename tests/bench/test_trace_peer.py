@@ -149,3 +149,11 @@ def test_a_failed_optimizer_request_drops_that_step_only(caplog):
         assert len(by_model(fake.requests, OPTIMIZER_MODEL)) == 3
     assert final == Final(PROPOSED)
     assert "the step is dropped" in caplog.text
+
+
+def test_fit_trains_on_train_and_validation_and_never_reads_test():
+    task = SealedTask()  # reading task.test raises
+    with server(Script(proposing(PROPOSED), {"validation": {PROPOSED}})) as fake:
+        TraceOptPeer().fit(task, env(fake.base_url), seed=0)
+        asked = {b["messages"][-1]["content"].split(" ", 1)[0] for b in by_model(fake.requests, PROGRAM_MODEL)}
+    assert asked == {"train", "validation"}
