@@ -142,16 +142,21 @@ class Demos(Optimizer):
 
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
         """At most one proposal (the examples are taken, not sampled); none when no run scored full marks."""
-        ready = [p for p in self.ready() if is_worked_examples(p)]
+        proposal = self.proposal_for(self.ready())
+        return [proposal] if proposal is not None else []
+
+    def proposal_for(self, params: Iterable[Parameter]) -> Proposal | None:
+        """The proposal over `params` (those holding worked examples), for a caller that chose them."""
+        ready = [p for p in params if is_worked_examples(p)]
         values = self.values_for(ready)
         if not values:
             if ready:
                 logger.info("Demos: no new run with full marks to keep as a worked example")
-            return []
+            return None
         reasoning = "; ".join(f"{p.name}: keep the input and reply of {len(v) - _kept(p._value, v)} run(s) that "
                               "scored full marks as worked examples" for p, v in values.items())
         self.log.append({"kind": "demos", "parameters": [p.name for p in values]})
-        return [Proposal(dict(values), reasoning, {}, {"demos": True})]
+        return Proposal(dict(values), reasoning, {}, {"demos": True})
 
     def no_proposal(self) -> str:
         if any(p.feedback for p in self.targets()):
