@@ -197,7 +197,9 @@ def parser() -> argparse.ArgumentParser:
     o.add_argument("program", help="path.py:object naming a bp.Module (or a class/function making one)")
     o.add_argument("--data", required=True, help="a .jsonl or .csv file with 'input' and 'target' fields")
     o.add_argument("--metric", required=True, help="exact_match, normalized_match, numeric, regex, llm_judge, ...")
-    o.add_argument("--optimizer", default="optoprime", help="optoprime (default), reflect, textgrad or opro")
+    o.add_argument("--optimizer", default="optoprime",
+                   help="optoprime (default), reflect, textgrad, opro or recipe (bp.train's default: worked "
+                        "examples and exploring rewrites; use it with --strategy pareto)")
     o.add_argument("--optimizer-model", default=None,
                    help="a stronger model for the optimizer: a model name on the configured endpoint, or a "
                         "local model name or .gguf path (default: the program's model)")

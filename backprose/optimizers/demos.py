@@ -54,14 +54,15 @@ def worked_example(p: Node, output: Node, asked: Any = None) -> tuple[str, str] 
         return None
     path = {id(n) for n in minimal_subgraph([p], call)}
     feeders = [x for x in call.parents if id(x) not in path and not isinstance(x, Parameter)]
-    asked_text = input_text(asked).strip() if asked is not None else ""
+    asked_text = input_text(asked) if asked is not None else ""
+    core = asked_text.strip()
     given: str | None = None
     for node in reversed(feeders):
         if isinstance(node, Message) and node.op.name == "compose_prompt":
             given = _question(node)
             break
     if given is None:
-        holding = [x for x in feeders if asked_text and asked_text in str(x._value)]
+        holding = [x for x in feeders if core and core in str(x._value)]
         made = [x for x in feeders if isinstance(x, Message)]
         pick = holding or made
         given = (str(pick[-1]._value) if pick else asked_text if asked is not None

@@ -75,7 +75,8 @@ class Recipe(Optimizer):
             out += [found] if found is not None else []
         if self.rewriter is not None:
             self.rewriter.retries = self.retries
-            self.rewriter._llm = self._llm
+            if self._llm is not None:
+                self.rewriter._llm = self._llm
             mine = set(self.rewriter.parameters)
             rewrites = [r for r in self.rewriter.propose_for([p for p in ready if p in mine], n, **options)
                         if r.values]
