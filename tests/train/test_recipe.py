@@ -103,3 +103,53 @@ def test_resume_continues_a_recipe_run_exactly(tmp_path):
     assert rest_program.state_dict() == whole_program.state_dict()
     assert [h["reason"] for h in rest.history] == [h["reason"] for h in whole.history]
     assert first_llm.prompts + rest_llm.prompts == whole_llm.prompts
+
+
+def test_an_agents_worked_examples_are_trained_too_with_the_question_as_their_input():
+    agent = bp.Agent("You add numbers.", "Add the numbers.", llm=Scripted(small_model), name="adder", demos=[])
+    result = bp.train(agent, TRAIN, VAL, "numeric", optimizer_llm=Scripted(teacher(["Add the numbers carefully."])),
+                      steps=3, batch_size=4, seed=1)
+    assert result.final_val == 1.0
+    assert agent.demos.value and all(d["input"].startswith("What is 1 plus") for d in agent.demos.value)
+
+
+def test_each_step_offers_the_examples_the_rewrite_and_both():
+    program = Solver(Scripted(small_model))
+    outs = [program(q) for q, _ in TRAIN[:3]]  # "1 plus 1" and "1 plus 2" are right, "2 plus 1" is not
+    bp.backward(outs, ["Score: 1. Correct.", "Score: 1. Correct.", "Score: 0. Expected 3."],
+                inputs=[q for q, _ in TRAIN[:3]])
+    recipe = Recipe(program.parameters(), Scripted(teacher([GOOD])))
+    examples, rewrite, both = recipe.propose()
+    assert list(examples.values) == [program.demos] and list(rewrite.values) == [program.instruction]
+    assert both.values == {**rewrite.values, **examples.values} and len(examples.values[program.demos]) == 2
+
+
+class Killed(Exception):
+    """Stands for the process dying inside a model call."""
+
+
+def test_a_run_killed_inside_a_rewrite_resumes_to_the_same_end(tmp_path):
+    def run(run_dir, die_at=None, resume=False):
+        asked = []
+
+        def model(messages):
+            asked.append(messages[-1]["content"])
+            if len(asked) == die_at:
+                raise Killed
+            return by_angle(messages)
+
+        program, llm = Solver(Scripted(small_model)), Scripted(model)
+        trainer = Trainer(program, sums(2, 4), VAL, "numeric", optimizer_llm=llm, steps=4, batch_size=2, seed=5,
+                          run_dir=run_dir)
+        try:
+            trainer.fit(resume=resume)
+        except Killed:
+            pass
+        return program, asked
+
+    whole, whole_asked = run(tmp_path / "whole")
+    assert len(whole_asked) == 3 and whole.instruction.value == GOOD
+    _, before = run(tmp_path / "killed", die_at=2)  # inside the second step's rewrite
+    after, after_asked = run(tmp_path / "killed", resume=True)
+    assert after.state_dict() == whole.state_dict()
+    assert before[:1] + after_asked == whole_asked  # the lost request is asked again, from the same angle
