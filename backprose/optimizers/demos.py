@@ -5,7 +5,9 @@ For every worked-examples parameter (a `bp.Agent(demos=[...])`'s `demos`, or a `
 full marks: the input that model call got and the reply the model gave. It keeps at most `k`, the oldest
 going first. It makes no model call: a correct run is its own proof, so this needs no strong optimizer model,
 and a small model follows a shown example far more reliably than an instruction. The trainer's gate judges
-the new list like any other change.
+the new list like any other change. Full-marks runs of earlier minibatches are banked (the last 16 per
+parameter, in the optimizer's state): on a minibatch with none of its own, the newest banked run not held
+yet is offered instead, so a hard minibatch still gets a free candidate.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from backprose.trace.graph import minimal_subgraph
 __all__ = ["Demos", "add_demos", "is_worked_examples", "worked_example"]
 
 logger = logging.getLogger(__name__)
+BANK = 16  # full-marks runs remembered per parameter, for minibatches without one of their own
 
 
 def is_worked_examples(p: Parameter) -> bool:
@@ -119,6 +122,7 @@ class Demos(Optimizer):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k={k!r}: give how many worked examples a parameter keeps at most (1 or more)")
         self.k = k
+        self.bank: dict[str, list[list[str]]] = {}  # parameter name -> [input, reply] of full-marks runs
 
     def targets(self) -> list[Parameter]:
         return [p for p in self.parameters if is_worked_examples(p)]
@@ -131,14 +135,25 @@ class Demos(Optimizer):
             if not p.trainable or not is_worked_examples(p):
                 continue
             pairs = [pair for out, asked in solved(p.feedback) if (pair := worked_example(p, out, asked))]
-            value = add_demos(p._value, pairs, self.k)
-            if value == p._value:
-                continue
-            repeat = self.repeats_refusal(p, value)
-            if repeat:
-                logger.info("Demos: skipped a worked-example list already refused: %s", repeat[:200])
-                continue
-            values[p] = value
+            bank = self.bank.setdefault(p.name, [])
+            for given, reply in pairs:
+                if [given, reply] not in bank:
+                    bank.append([given, reply])
+            del bank[:-BANK]
+            tries = [add_demos(p._value, pairs, self.k)] + [add_demos(p._value, [(g, r)], self.k) for g, r in
+                                                              reversed(bank)]
+            for i, value in enumerate(tries):
+                if value == p._value:
+                    continue
+                repeat = self.repeats_refusal(p, value)
+                if repeat:
+                    logger.info("Demos: skipped a worked-example list already refused: %s", repeat[:200])
+                    continue
+                if i:
+                    logger.info("Demos: %s: no new full-marks run in this minibatch; offering one from an "
+                                "earlier minibatch", p.name)
+                values[p] = value
+                break
         return values
 
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
@@ -158,6 +173,13 @@ class Demos(Optimizer):
                               "scored full marks as worked examples" for p, v in values.items())
         self.log.append({"kind": "demos", "parameters": [p.name for p in values]})
         return Proposal(dict(values), reasoning, {}, {"demos": True})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "bank": {name: [list(x) for x in runs] for name, runs in self.bank.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.bank = {name: [list(x) for x in runs] for name, runs in (state.get("bank") or {}).items()}
 
     def no_proposal(self) -> str:
         if any(p.feedback for p in self.targets()):

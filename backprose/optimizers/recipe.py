@@ -101,10 +101,13 @@ class Recipe(Optimizer):
             super().record_refusal(update, reason)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "rewriter": self.rewriter.state_dict() if self.rewriter else None}
+        return {**super().state_dict(), "rewriter": self.rewriter.state_dict() if self.rewriter else None,
+                "demos": self.demos.state_dict() if self.demos else None}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         if self.rewriter is not None and state.get("rewriter"):
             self.rewriter.load_state_dict(state["rewriter"])
+        if self.demos is not None and state.get("demos"):
+            self.demos.load_state_dict(state["demos"])
         self._share()

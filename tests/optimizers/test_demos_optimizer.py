@@ -82,3 +82,18 @@ def test_an_agent_takes_what_it_read_after_its_instructions_even_on_the_way_to_a
     assert worked_example(first.demos, out, "What is 2+2?") == ("What is 2+2?", "draft")
     assert worked_example(second.demos, out, "What is 2+2?") == ("draft", "final")
     assert worked_example(bp.param([]), out) is None
+
+
+def test_a_minibatch_without_full_marks_gets_a_banked_run_from_an_earlier_one_and_the_bank_is_saved():
+    program = Solver(Scripted(answer))
+    opt = Demos(program.parameters(), k=1)
+    judged(program, ["2+2?", "3+3?"], [1, 1])
+    opt.record_refusal(opt.apply(opt.propose()[0]), "not better on the minibatch")  # [3+3] refused
+    program.demos.value = []
+    program.zero_feedback()
+    judged(program, ["5+5?"], [0])
+    [proposal] = opt.propose()
+    assert proposal.values[program.demos] == [{"input": "2+2?", "reply": "4 (two and two)"}]
+    again = Demos(Solver(Scripted(answer)).parameters(), k=1)
+    again.load_state_dict(opt.state_dict())
+    assert again.bank == opt.bank and len(again.bank["demos"]) == 2
