@@ -16,7 +16,7 @@ from backprose.module import Module
 from backprose.nodes.apply import applying
 from backprose.nodes.message import Message, Op
 from backprose.nodes.node import Node
-from backprose.nodes.parameter import Parameter, param
+from backprose.nodes.parameter import param
 from backprose.steps import Call, Steps, arun, run
 from backprose.trace.bundle import bundle
 from backprose.trace.graph import minimal_subgraph
@@ -105,19 +105,6 @@ def first_call(p: Node, output: Node) -> Node | None:
     return None
 
 
-def exchange(instructions: Parameter, output: Node) -> tuple[str, str] | None:
-    """(input, reply) of the agent call that `instructions` prompted on the way to `output`: the text the
-    agent was given after its instructions, and what it answered. None if the run did not reach it."""
-    call = first_call(instructions, output)
-    prompt = None if call is None else next(
-        (x for x in call.inputs if isinstance(x, Message) and x.op.name == "compose_prompt"
-         and any(i is instructions for i in x.inputs)), None)
-    if call is None or prompt is None:
-        return None
-    others = [x for x in prompt.inputs if x is not instructions]
-    return (str(others[-1].value) if others else ""), str(call.value)
-
-
 class Agent(Module):
     """One LLM step with a trainable system prompt and trainable instructions.
 
@@ -139,8 +126,9 @@ class Agent(Module):
         self.options = options
 
     def _turns(self) -> Node | None:
+        # an empty list is in the graph too: feedback must reach it for runs to be added to it
         demos = getattr(self, "demos", None)
-        return worked_examples(self.instructions, demos) if demos is not None and demos._value else None
+        return worked_examples(self.instructions, demos) if demos is not None else None
 
     def __call__(self, question: Any) -> Node:
         prompt = compose_prompt(self.instructions, question)

@@ -230,7 +230,9 @@ def parser() -> argparse.ArgumentParser:
                    help="held-out records (.jsonl or .csv, not in --data) scored once after training, before and "
                         "after; never used to decide anything")
     o.add_argument("--metric", required=True, help="exact_match, normalized_match, numeric, regex, llm_judge, ...")
-    o.add_argument("--optimizer", default="optoprime", help="optoprime (default), reflect, textgrad or opro")
+    o.add_argument("--optimizer", default="optoprime",
+                   help="optoprime (default), reflect, textgrad, opro or recipe (bp.train's default: worked "
+                        "examples and exploring rewrites; use it with --strategy pareto)")
     o.add_argument("--optimizer-model", default=None,
                    help="a stronger model for the optimizer: a model name on the configured endpoint, or a "
                         "local model name or .gguf path (default: the program's model)")

@@ -106,17 +106,6 @@ def test_malformed_worked_examples_are_refused_with_the_expected_shape(bad):
     assert agent.demos.value == []
 
 
-def test_exchange_finds_what_an_agent_read_and_answered_on_the_way_to_a_later_output():
-    from backprose.agent import exchange
-
-    llm = Scripted(lambda messages: "draft" if messages[0]["content"] == "First." else "final")
-    first, second = bp.Agent("First.", "Solve.", llm=llm, name="first"), bp.Agent("Second.", "Polish.", llm=llm)
-    out = second(first("What is 2+2?"))
-    assert exchange(first.instructions, out) == ("What is 2+2?", "draft")
-    assert exchange(second.instructions, out) == ("draft", "final")
-    assert exchange(bp.param("unused"), out) is None
-
-
 # --- call_llm and acall_llm are one implementation: the same cases give the same graphs and errors --------
 def _model(messages):
     text = messages[-1]["content"]

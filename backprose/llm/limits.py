@@ -53,6 +53,12 @@ def limit_calls(limit: int | CallLimit) -> Iterator[CallLimit]:
         _limits.reset(token)
 
 
+def remaining_calls() -> int | None:
+    """Requests the tightest open limit still lets through, or None when no limit is open."""
+    limits = _limits.get()
+    return min(lim.remaining for lim in limits) if limits else None
+
+
 def reserve_call() -> None:
     """Count one request against every open limit, or raise if any of them is spent (counting nothing)."""
     limits = _limits.get()

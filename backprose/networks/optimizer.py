@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from backprose.agent import Agent, exchange
+from backprose.agent import Agent
 from backprose.errors import InvalidEdit, InvalidSpec, InvalidUpdate
 from backprose.llm.accounting import track_usage
 from backprose.networks.patch import apply_patch
@@ -27,6 +27,7 @@ from backprose.networks.spec import validate_spec
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Change, Optimizer, Proposal, Update, missing_feedback
+from backprose.optimizers.demos import add_demos, worked_example
 from backprose.optimizers.reduce import default_score
 from backprose.optimizers.reflect import Reflect
 from backprose.optimizers.textgrad import TextGrad
@@ -128,21 +129,19 @@ class NetworkOptimizer(Optimizer):
         return next((a for a in (self.network.agent(layer["name"], aid) for layer in self.network.layers
                                  for aid in layer["agents"]) if p is a.system or p is a.instructions), None)
 
-    def _demo_proposal(self, chosen: list[tuple[str, Parameter]], outputs: list[Node],
-                       texts: list[str]) -> Proposal | None:
+    def _demo_proposal(self, chosen: list[tuple[str, Parameter]], outputs: list[Node], texts: list[str],
+                       inputs: list[Any]) -> Proposal | None:
         """One more worked example for each chosen agent, from a run that scored full marks (an input the
         agent does not hold yet; a value not refused before), all in one proposal as rewrites are."""
-        solved = [o for o, t in zip(outputs, texts, strict=True) if (default_score(t) or 0) >= 1]
+        solved = [(o, i) for o, t, i in zip(outputs, texts, inputs, strict=True) if (default_score(t) or 0) >= 1]
         values: dict[Parameter, Any] = {}
         agents = [a for a in dict.fromkeys(self._agent_of(p) for _, p in chosen) if a is not None]
         for agent in agents if self.demos and solved else []:
             held = agent.demos._value
-            for output in solved:
-                found = exchange(agent.instructions, output)
-                if found is None or any(d["input"] == found[0] for d in held):
-                    continue
-                value = [*held, {"input": found[0], "reply": found[1]}][-self.demos:]
-                if not self.repeats_refusal(agent.demos, value):
+            for output, asked in solved:
+                pair = worked_example(agent.demos, output, asked)
+                value = [] if pair is None else add_demos(held, [pair], self.demos)
+                if value and value != held and not self.repeats_refusal(agent.demos, value):
                     values[agent.demos] = value
                     break
         if not values:
@@ -173,7 +172,7 @@ class NetworkOptimizer(Optimizer):
             self.warn_no_feedback([self.network.structure])
             return []
         chosen = self._this_step()
-        demos = [d for d in [self._demo_proposal(chosen, outputs, texts)] if d is not None]
+        demos = [d for d in [self._demo_proposal(chosen, outputs, texts, inputs)] if d is not None]
         if demos:
             self.log.append({"kind": "demos", "parameters": [p.name for p in demos[0].values]})
             if n == 1:  # nothing left to ask the model for: no gradients this step

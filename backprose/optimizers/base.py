@@ -169,6 +169,7 @@ class Optimizer:
         self.log: list[dict[str, Any]] = []
         # parameter name -> values the trainer tried and refused, newest last (see record_refusal)
         self.refused: dict[str, list[dict[str, Any]]] = {}
+        self.max_refused = MAX_REFUSED  # refused values remembered per parameter (the prompts show the last 3)
 
     def refuse_unknown(self, options: Mapping[str, Any]) -> None:
         """UnknownOption for the first option no constructor of this class takes, suggesting the close match."""
@@ -289,11 +290,11 @@ class Optimizer:
             past = self.refused.setdefault(change.name, [])
             past[:] = [r for r in past if not same_value(r["value"], _jsonable(change.new))]
             past.append({"value": _jsonable(change.new), "reason": reason})
-            del past[:-MAX_REFUSED]
+            del past[:-self.max_refused]
 
     def refusals(self, p: Parameter) -> list[dict[str, Any]]:
-        """The values of `p` tried and refused so far (at most `MAX_REFUSED`, newest last)."""
-        return list(self.refused.get(p.name, []))
+        """The values of `p` tried and refused last (at most `MAX_REFUSED`, newest last)."""
+        return list(self.refused.get(p.name, [])[-MAX_REFUSED:])
 
     def repeats_refusal(self, p: Parameter, value: Any) -> str | None:
         """Why `value` should not be proposed for `p` again, or None."""

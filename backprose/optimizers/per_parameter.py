@@ -48,6 +48,9 @@ class PerParameterOptimizer(Optimizer):
     def remember(self, params: list[Parameter]) -> None:
         """Called once per step after the candidates were asked for (for momentum and memories)."""
 
+    def prepare(self, params: list[Parameter]) -> None:
+        """Called once per step before the prompts are written (for state the prompts read)."""
+
     # --- shared -------------------------------------------------------------------------------------------
     def read(self, p: Parameter, reply: Mapping[str, Any]) -> Result:
         return p.check(reply[self.value_key]), f"{p.name}: {reply.get('reasoning', '')}"
@@ -110,9 +113,13 @@ class PerParameterOptimizer(Optimizer):
         return Proposal(values, "\n".join(r for _, r in results), usage.as_dict(), {"candidate": i})
 
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
-        params = self.ready()
+        return self.propose_for(self.ready(), n, **options)
+
+    def propose_for(self, params: list[Parameter], n: int = 1, **options: Any) -> list[Proposal]:
+        """`n` candidates over `params` only (parameters with feedback), for a caller that chose them."""
         if not params:
             return []
+        self.prepare(params)
         prompts = [self.messages(p) for p in params]
         proposals = []
         for i in range(n):
@@ -126,9 +133,12 @@ class PerParameterOptimizer(Optimizer):
         return proposals
 
     async def apropose(self, n: int = 1, **options: Any) -> list[Proposal]:
-        params = self.ready()
+        return await self.apropose_for(self.ready(), n, **options)
+
+    async def apropose_for(self, params: list[Parameter], n: int = 1, **options: Any) -> list[Proposal]:
         if not params:
             return []
+        self.prepare(params)
         prompts = [self.messages(p) for p in params]
 
         async def candidate(i: int) -> Proposal:

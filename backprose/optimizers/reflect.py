@@ -26,11 +26,13 @@ from backprose.llm.base import estimate_tokens, messages_tokens
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import same_text
-from backprose.optimizers.per_parameter import PerParameterOptimizer
+from backprose.optimizers.exploring import Exploring
+from backprose.optimizers.per_parameter import PerParameterOptimizer, Result
 from backprose.optimizers.problem import example_input, show, show_ends
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.reduce import default_score
 from backprose.optimizers.replies import reserve_tokens
+from backprose.steps import arun, run
 from backprose.trace.graph import minimal_subgraph
 
 __all__ = ["Reflect"]
@@ -156,13 +158,14 @@ class Reflect(PerParameterOptimizer):
 
     Options: `budget` (tokens per prompt), `max_examples` (shown at most, worst first), `temperature`,
     `max_tokens` (of the reply), `workers` (concurrent calls), `templates` (overriding `reflect_system.j2`
-    / `reflect_user.j2`).
+    / `reflect_user.j2`), `explore` (see `Exploring`).
     """
 
     def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
                  budget: int = 3000, max_examples: int = 8, temperature: float = 0.0, max_tokens: int = 400,
-                 workers: int = 4, templates: Any = None, **options: Any) -> None:
+                 workers: int = 4, templates: Any = None, explore: bool = False, **options: Any) -> None:
         super().__init__(parameters, llm, **options)
+        self.explore = Exploring(self) if explore else None
         self.templates = Templates(templates)
         self.budget = budget
         self.max_examples = max_examples
@@ -175,8 +178,9 @@ class Reflect(PerParameterOptimizer):
                              f"{self._reserve + 300}")
 
     # --- the prompt ---------------------------------------------------------------------------------------
-    def messages(self, p: Parameter) -> list[dict[str, str]]:
-        """The prompt for `p` within the budget: fewer and shorter examples until it fits. Changes nothing."""
+    def messages(self, p: Parameter, problems: Sequence[str] = ()) -> list[dict[str, str]]:
+        """The prompt for `p` within the budget: fewer and shorter examples until it fits. Changes nothing.
+        `problems` are what was wrong with the previous answer, for an exploring retry."""
         system = self.templates.render("reflect_system.j2")
         limit = self.budget - self._reserve - estimate_tokens(system) - 16
         examples = examples_for(p)
@@ -185,13 +189,15 @@ class Reflect(PerParameterOptimizer):
         user = ""
         for cap in FIELD_CHARS:  # shorter fields only once even one example does not fit
             for count in range(most, 0, -1) or [0]:  # drop the best-scored first, yet keep one to compare
-                user = self._render(p, shown_examples(examples, count), len(examples) - count, cap, value_cap)
+                user = self._render(p, shown_examples(examples, count), len(examples) - count, cap, value_cap,
+                                    problems)
                 if messages_tokens([{"content": user}]) <= limit:
                     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
         user = user[: max(limit * 4 - 80, 0)] + "\n[cut to fit the budget]"
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    def _render(self, p: Parameter, examples: Sequence[Example], omitted: int, cap: int, value_cap: int) -> str:
+    def _render(self, p: Parameter, examples: Sequence[Example], omitted: int, cap: int, value_cap: int,
+                problems: Sequence[str] = ()) -> str:
         kind = p.value_type + (f" in [{p.bounds[0]}, {p.bounds[1]}]" if p.bounds else "")
         if p.value_type == "code":
             kind += f"; keep `def {getattr(p, 'func_name', '')}({getattr(p, 'signature_text', '')})`"
@@ -204,7 +210,37 @@ class Reflect(PerParameterOptimizer):
         return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=show(p._value, value_cap),
                                      role=p.description or "", constraint=p.constraint or "", examples=shown,
                                      omitted=omitted, advice=advice, refused=refused, why=diagnosis_key(p),
-                                     contrast=len(scores) > 1)
+                                     contrast=len(scores) > 1, problems=[show(x, cap) for x in problems],
+                                     angle=self.explore.angle(p) if self.explore else None)
+
+    # --- exploring retries -------------------------------------------------------------------------------
+    def _one(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> Result:
+        if self.explore is None:
+            return super()._one(p, messages, opts)
+        return run(self.explore.asking(p, messages, opts))
+
+    async def _aone(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> Result:
+        if self.explore is None:
+            return await super()._aone(p, messages, opts)
+        return await arun(self.explore.asking(p, messages, opts))
+
+    def prepare(self, params: Sequence[Parameter]) -> None:
+        if self.explore is not None:
+            self.explore.start(params)
+
+    def record_refusal(self, update: Any, reason: str) -> None:
+        super().record_refusal(update, reason)
+        if self.explore is not None:
+            self.explore.refused(update)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        return {**state, "explore": self.explore.state_dict()} if self.explore else state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        if self.explore is not None:
+            self.explore.load_state_dict(state.get("explore") or {})
 
     # --- the reply ----------------------------------------------------------------------------------------
     def schema(self, p: Parameter) -> Mapping[str, Any]:

@@ -61,7 +61,7 @@ def _retry(asked: list[dict[str, Any]], reply: str, problems: list[str], templat
     return [*asked, {"role": "assistant", "content": shown}, {"role": "user", "content": note}]
 
 
-def _asking_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
+def asking_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
                  templates: Templates, log: list[dict[str, Any]] | None, retries: int,
                  options: dict[str, Any]) -> Steps[Any]:
     """The whole exchange, once for both drivers: each model call is one yielded `Call`; returns the checked
@@ -90,14 +90,14 @@ def ask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker:
              **options: Any) -> Any:
     """The parsed reply once it passes `checker`; at most `1 + retries` calls (a retry samples warmer, since a
     deterministic model would repeat itself); ReplyFormatError otherwise."""
-    return run(_asking_json(llm, messages, schema, checker, templates, log, retries, options))
+    return run(asking_json(llm, messages, schema, checker, templates, log, retries, options))
 
 
 async def aask_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None,
                     checker: Checker, templates: Templates, log: list[dict[str, Any]] | None = None, *,
                     retries: int = 1, **options: Any) -> Any:
     """Async `ask_json`: the same requests, the same value or error."""
-    return await arun(_asking_json(llm, messages, schema, checker, templates, log, retries, options))
+    return await arun(asking_json(llm, messages, schema, checker, templates, log, retries, options))
 
 
 def _short(problems: list[str]) -> str:

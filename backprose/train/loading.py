@@ -13,7 +13,8 @@ from backprose.errors import ProgramNotFound, UnknownOptimizer
 OPTIMIZERS = {"optoprime": "backprose.optimizers.optoprime:OptoPrime",
               "textgrad": "backprose.optimizers.textgrad:TextGrad",
               "opro": "backprose.optimizers.opro:OPRO",
-              "reflect": "backprose.optimizers.reflect:Reflect"}
+              "reflect": "backprose.optimizers.reflect:Reflect",
+              "recipe": "backprose.optimizers.recipe:Recipe"}
 
 
 def load_program(spec: str) -> Any:

@@ -60,7 +60,9 @@ class TrainResult:
 class Trainer:
     """Optimize `module` on `train`, gating each change on `val` (defaults to `train`).
 
-    `optimizer` is an Optimizer over the module's parameters, or a factory `f(parameters) -> Optimizer`.
+    `optimizer` is an Optimizer over the module's parameters, or a factory `f(parameters) -> Optimizer`;
+    without one the default recipe (`backprose.optimizers.Recipe`, searched with a `Pareto` pool) runs on
+    `optimizer_llm` (default: the module's `llm` attribute, else the configured default model).
     `strategy` is a name in `backprose.train.strategies.STRATEGIES` or an instance. `executor` (any
     `concurrent.futures.Executor`) scores examples; traced rollouts always use this process's threads.
     """
@@ -70,15 +72,18 @@ class Trainer:
                  strategy: Any = None, batch_size: int = 4, steps: int = 10, budget: Budget | None = None,
                  concurrency: int | None = None, executor: Executor | None = None,
                  run_dir: str | Path | None = None, seed: int = 0, progress: bool = False,
-                 llm: Any = None, config: dict[str, Any] | None = None) -> None:
+                 llm: Any = None, optimizer_llm: Any = None, config: dict[str, Any] | None = None) -> None:
         self.module = module
         self.train = train if isinstance(train, Dataset) else Dataset(train, "train")
         self.val = self.train if val is None else (val if isinstance(val, Dataset) else Dataset(val, "val"))
         self.guide = as_guide(guide)
+        if optimizer is None:
+            optimizer, strategy = default_recipe(module, optimizer_llm), Pareto() if strategy is None else strategy
+        elif optimizer_llm is not None:
+            raise InvalidOption("optimizer_llm", type(optimizer_llm).__name__, "it is the model of the default recipe, "
+                                "and an optimizer was given", "give that optimizer its model (llm=) instead")
         self.optimizer = optimizer(module.parameters()) if callable(optimizer) and not hasattr(
             optimizer, "propose") else optimizer
-        if self.optimizer is None:
-            raise ValueError("pass optimizer=, e.g. OptoPrime(module.parameters()) or a factory like OptoPrime")
         self.strategy = make_strategy(strategy)
         _check_count("batch_size", batch_size, 1, "take at least one example per step")
         _check_count("steps", steps, 0, "give the number of steps to run (0 only scores the program)")
@@ -288,6 +293,15 @@ def train(module: Any, train: Sequence[Any], val: Sequence[Any] | None = None,
           **options: Any) -> TrainResult:
     """Build a `Trainer` and run it; the module ends holding the best validated parameters."""
     return Trainer(module, train, val, guide, optimizer, **options).fit(resume=resume)
+
+
+def default_recipe(module: Any, llm: Any = None) -> Any:
+    """The optimizer `bp.train` uses when given none: the recipe over the module's parameters, on `llm`, else
+    on the module's own model (an `llm` attribute that is a client), else on the configured default."""
+    from backprose.optimizers.recipe import Recipe
+
+    own = getattr(module, "llm", None)
+    return Recipe(module.parameters(), llm if llm is not None else own if hasattr(own, "complete") else None)
 
 
 def read_config(run_dir: str | Path, *, action: str = "resume") -> dict[str, Any]:

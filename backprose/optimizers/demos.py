@@ -1,0 +1,192 @@
+"""Demos: keep the model's own full-marks runs as worked examples, as DSPy's BootstrapFewShot does.
+
+For every worked-examples parameter (a `bp.Agent(demos=[...])`'s `demos`, or a `bp.param([])` passed as
+`demos=` to `bp.call_llm`) it proposes adding the (input, reply) pairs of the minibatch's runs that scored
+full marks: the input that model call got and the reply the model gave. It keeps at most `k`, the oldest
+going first. It makes no model call: a correct run is its own proof, so this needs no strong optimizer model,
+and a small model follows a shown example far more reliably than an instruction. The trainer's gate judges
+the new list like any other change. Full-marks runs of earlier minibatches are banked (the last 16 per
+parameter, in the optimizer's state): on a minibatch with none of its own, the newest banked run not held
+yet is offered instead, so a hard minibatch still gets a free candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from backprose.agent import check_demos, first_call
+from backprose.errors import InvalidUpdate
+from backprose.nodes.message import ErrorNode, Message
+from backprose.nodes.node import Node
+from backprose.nodes.parameter import Parameter
+from backprose.optimizers.base import Optimizer, Proposal
+from backprose.optimizers.problem import input_text
+from backprose.optimizers.reduce import default_score
+from backprose.trace.graph import minimal_subgraph
+
+__all__ = ["Demos", "add_demos", "is_worked_examples", "worked_example"]
+
+logger = logging.getLogger(__name__)
+BANK = 16  # full-marks runs remembered per parameter, for minibatches without one of their own
+
+
+def is_worked_examples(p: Parameter) -> bool:
+    """Whether `p` holds worked examples: a list (maybe empty) of {"input": text, "reply": text}."""
+    if p.value_type != "json" or not isinstance(p._value, list):
+        return False
+    try:
+        check_demos(p._value)
+    except InvalidUpdate:
+        return False
+    return True
+
+
+def worked_example(p: Node, output: Node, asked: Any = None) -> tuple[str, str] | None:
+    """(input, reply) of the first model call `p` fed on the way to `output`: what that call was asked and
+    what the model answered. None when the run did not reach a model call (or the call failed).
+
+    The call's input is, in this order: the question of an agent's composed prompt (without the
+    instructions, which the agent puts back before every example); a prompt the program made that holds
+    the example's input `asked` (what the trainer called the program with); any prompt the program made;
+    else `asked` itself (a program that passes the raw input straight to the call leaves no node for it).
+    """
+    call = first_call(p, output)
+    if call is None or isinstance(call, ErrorNode):
+        return None
+    path = {id(n) for n in minimal_subgraph([p], call)}
+    feeders = [x for x in call.parents if id(x) not in path and not isinstance(x, Parameter)]
+    asked_text = input_text(asked) if asked is not None else ""
+    core = asked_text.strip()
+    given: str | None = None
+    for node in reversed(feeders):
+        if isinstance(node, Message) and node.op.name == "compose_prompt":
+            given = _question(node)
+            break
+    if given is None:
+        holding = [x for x in feeders if core and core in str(x._value)]
+        made = [x for x in feeders if isinstance(x, Message)]
+        pick = holding or made
+        given = (str(pick[-1]._value) if pick else asked_text if asked is not None
+                 else str(feeders[-1]._value) if feeders else None)
+    return None if given is None else (given, str(call._value))
+
+
+def _question(prompt: Message) -> str:
+    """What an agent's composed prompt holds after its instructions."""
+    text = str(prompt._value)
+    head = str(prompt.parents[0]._value) if prompt.parents else ""
+    if prompt.parents and isinstance(prompt.parents[0], Parameter) and head and text.startswith(head + "\n\n"):
+        return text[len(head) + 2:]
+    others = [x for x in prompt.inputs if not isinstance(x, Parameter)]
+    return str(others[-1]._value) if others else text
+
+
+def solved(records: Iterable[Any]) -> list[tuple[Node, Any]]:
+    """(judged output, its example's input) of each run that scored full marks, once per output, in order."""
+    found: dict[int, tuple[Node, Any, float | None]] = {}
+    for record in records:
+        if record.extra.get("gradient"):
+            continue
+        text = record.user_feedback or record.text
+        score = record.extra.get("score", default_score(text) if text else None)
+        key = id(record.output)
+        if key not in found:
+            found[key] = (record.output, record.example_input, score)
+        elif score is not None:
+            old = found[key][2]
+            found[key] = (record.output, record.example_input, score if old is None else min(old, score))
+    return [(out, asked) for out, asked, score in found.values() if score is not None and score >= 1]
+
+
+def add_demos(held: Sequence[Mapping[str, str]], pairs: Iterable[tuple[str, str]], k: int) -> list[dict[str, str]]:
+    """`held` plus each pair whose input it does not hold yet, newest last, keeping the last `k`."""
+    out = [dict(d) for d in held]
+    for given, reply in pairs:
+        if given.strip() and reply.strip() and all(d["input"] != given for d in out):
+            out.append({"input": given, "reply": reply})
+    return out[-k:] if k else []
+
+
+class Demos(Optimizer):
+    """Add full-marks runs of the minibatch to each worked-examples parameter; see the module docstring.
+
+    `k` is how many worked examples a parameter keeps at most. Parameters that do not hold worked
+    examples are left alone (another optimizer may handle them, as the default recipe does).
+    """
+
+    def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
+                 k: int = 3, **options: Any) -> None:
+        super().__init__(parameters, llm, **options)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k={k!r}: give how many worked examples a parameter keeps at most (1 or more)")
+        self.k = k
+        self.bank: dict[str, list[list[str]]] = {}  # parameter name -> [input, reply] of full-marks runs
+
+    def targets(self) -> list[Parameter]:
+        return [p for p in self.parameters if is_worked_examples(p)]
+
+    def values_for(self, params: Iterable[Parameter]) -> dict[Parameter, list[dict[str, str]]]:
+        """The new list for each of `params` that has a full-marks run it does not hold yet (and whose new
+        list was not refused before)."""
+        values = {}
+        for p in params:
+            if not p.trainable or not is_worked_examples(p):
+                continue
+            pairs = [pair for out, asked in solved(p.feedback) if (pair := worked_example(p, out, asked))]
+            bank = self.bank.setdefault(p.name, [])
+            for given, reply in pairs:
+                if [given, reply] not in bank:
+                    bank.append([given, reply])
+            del bank[:-BANK]
+            tries = [add_demos(p._value, pairs, self.k)] + [add_demos(p._value, [(g, r)], self.k) for g, r in
+                                                              reversed(bank)]
+            for i, value in enumerate(tries):
+                if value == p._value:
+                    continue
+                repeat = self.repeats_refusal(p, value)
+                if repeat:
+                    logger.info("Demos: skipped a worked-example list already refused: %s", repeat[:200])
+                    continue
+                if i:
+                    logger.info("Demos: %s: no new full-marks run in this minibatch; offering one from an "
+                                "earlier minibatch", p.name)
+                values[p] = value
+                break
+        return values
+
+    def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
+        """At most one proposal (the examples are taken, not sampled); none when no run scored full marks."""
+        proposal = self.proposal_for(self.ready())
+        return [proposal] if proposal is not None else []
+
+    def proposal_for(self, params: Iterable[Parameter]) -> Proposal | None:
+        """The proposal over `params` (those holding worked examples), for a caller that chose them."""
+        ready = [p for p in params if is_worked_examples(p)]
+        values = self.values_for(ready)
+        if not values:
+            if ready:
+                logger.info("Demos: no new run with full marks to keep as a worked example")
+            return None
+        reasoning = "; ".join(f"{p.name}: keep the input and reply of {len(v) - _kept(p._value, v)} run(s) that "
+                              "scored full marks as worked examples" for p, v in values.items())
+        self.log.append({"kind": "demos", "parameters": [p.name for p in values]})
+        return Proposal(dict(values), reasoning, {}, {"demos": True})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "bank": {name: [list(x) for x in runs] for name, runs in self.bank.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.bank = {name: [list(x) for x in runs] for name, runs in (state.get("bank") or {}).items()}
+
+    def no_proposal(self) -> str:
+        if any(p.feedback for p in self.targets()):
+            return "no run of the minibatch scored full marks with an input the worked examples do not hold"
+        return super().no_proposal()
+
+
+def _kept(old: Sequence[Mapping[str, str]], new: Sequence[Mapping[str, str]]) -> int:
+    inputs = {d["input"] for d in old}
+    return sum(1 for d in new if d["input"] in inputs)

@@ -1,0 +1,113 @@
+"""`Recipe`: what `bp.train` optimizes with when no optimizer is given.
+
+Two moves, from the same minibatch rollouts, each suited to what it changes:
+- worked examples (`Demos`): the input and reply of each run that scored full marks join the program's
+  worked-example parameters. No model call, and no strong optimizer model needed: a correct run is its own
+  proof, and a small program model follows a shown example far more reliably than an instruction.
+- reflective rewrites (`Reflect(explore=True)`) of every other parameter (instructions, prompts): the
+  optimizer model reads each example's input, output and the grader's words and writes a new value. A reply
+  that repeats the current value or a refused one is asked again, hotter and from another angle, and the
+  next step after a refusal starts from there too (see `exploring.py`).
+
+Each step offers the trainer up to three candidates: the worked examples, the rewrite, and both together
+(free: it reuses the two). The trainer races them on the minibatch, cheapest first, and validates only a
+winner; with the default recipe it keeps every validated candidate in a per-example Pareto pool and draws
+the next parent from its front (GEPA's search), so a change that fixes some examples is not lost because
+it breaks others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from backprose.nodes.parameter import Parameter
+from backprose.optimizers.base import Optimizer, Proposal, Update
+from backprose.optimizers.demos import Demos, is_worked_examples
+from backprose.optimizers.reflect import Reflect
+
+__all__ = ["Recipe"]
+
+REMEMBERED = 64  # refused values kept per parameter, so that no refused value is tried again
+
+
+class Recipe(Optimizer):
+    """Reflective rewrites for text parameters together with worked examples; see the module docstring.
+
+    `demos` is how many worked examples a parameter keeps at most; `retries` how many exploring retries a
+    rewrite may take (each is one model call, and none is made when the call budget cannot test its
+    result). `temperature`, `max_tokens`, `budget`, `max_examples`, `workers` and `templates` go to `Reflect`.
+    """
+
+    def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
+                 demos: int = 3, retries: int = 2, temperature: float = 0.0, max_tokens: int = 400,
+                 budget: int = 3000, max_examples: int = 8, workers: int = 4, templates: Any = None,
+                 **options: Any) -> None:
+        super().__init__(parameters, llm, retries=retries, **options)
+        examples = [p for p in self.parameters if is_worked_examples(p)]
+        others = [p for p in self.parameters if not is_worked_examples(p)]
+        self.demos = Demos(examples, k=demos) if examples else None
+        self.rewriter = Reflect(others, llm, retries=retries, temperature=temperature, max_tokens=max_tokens,
+                                budget=budget, max_examples=max_examples, workers=workers, templates=templates,
+                                explore=True) if others else None
+        self.max_refused = REMEMBERED
+        self._share()
+
+    def _share(self) -> None:
+        """One memory of refusals and one log for the recipe and its two parts."""
+        for part in self._parts():
+            part.refused, part.log, part.max_refused = self.refused, self.log, self.max_refused
+            part._llm = self._llm
+
+    def _parts(self) -> list[Optimizer]:
+        return [p for p in (self.demos, self.rewriter) if p is not None]
+
+    def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
+        """The worked examples (if a run scored full marks), `n` rewrites, and the first rewrite together
+        with the examples; nothing when no parameter got feedback."""
+        ready = self.ready()
+        if not ready:
+            return []
+        out: list[Proposal] = []
+        if self.demos is not None:
+            held = set(self.demos.parameters)
+            found = self.demos.proposal_for([p for p in ready if p in held])
+            out += [found] if found is not None else []
+        if self.rewriter is not None:
+            self.rewriter.retries = self.retries
+            if self._llm is not None:
+                self.rewriter._llm = self._llm
+            mine = set(self.rewriter.parameters)
+            rewrites = [r for r in self.rewriter.propose_for([p for p in ready if p in mine], n, **options)
+                        if r.values]
+            if out and rewrites:
+                both = Proposal({**rewrites[0].values, **out[0].values},
+                                f"{rewrites[0].reasoning}\n{out[0].reasoning}", {}, {"demos": True, "both": True})
+                out += [*rewrites, both]
+            else:
+                out += rewrites
+        return out
+
+    def no_proposal(self) -> str:
+        if not self.trainable():
+            return super().no_proposal()
+        return ("no run scored full marks with an input the worked examples lack, and the rewrite gave no usable "
+                "new value")
+
+    def record_refusal(self, update: Update, reason: str) -> None:
+        if self.rewriter is not None:
+            self.rewriter.record_refusal(update, reason)  # the shared memory, and the rewriter explores next
+        else:
+            super().record_refusal(update, reason)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "rewriter": self.rewriter.state_dict() if self.rewriter else None,
+                "demos": self.demos.state_dict() if self.demos else None}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        if self.rewriter is not None and state.get("rewriter"):
+            self.rewriter.load_state_dict(state["rewriter"])
+        if self.demos is not None and state.get("demos"):
+            self.demos.load_state_dict(state["demos"])
+        self._share()

@@ -1,0 +1,155 @@
+"""The default recipe of `bp.train`: worked examples and exploring rewrites, on a Pareto pool."""
+
+import json
+import logging
+import re
+
+import pytest
+from recipe_programs import GOOD, Solver, by_angle, small_model, sums, teacher
+
+import backprose as bp
+from backprose.llm import Scripted
+from backprose.optimizers import Recipe
+from backprose.train import Budget, Pareto, Trainer
+
+TRAIN = sums(1, 4)  # 8 examples; the program already answers the two "1 plus" ones with the number
+VAL = sums(5, 3)
+
+
+def test_train_without_an_optimizer_runs_the_recipe_and_learns_from_its_own_full_marks_runs():
+    program = Solver(Scripted(small_model))
+    optimizer_llm = Scripted(teacher(["Add the numbers carefully."]))  # its rewrites never help
+    trainer = Trainer(program, TRAIN, VAL, "numeric", optimizer_llm=optimizer_llm, steps=3, batch_size=4, seed=1)
+    assert isinstance(trainer.optimizer, Recipe) and isinstance(trainer.strategy, Pareto)
+    result = trainer.fit()
+    assert result.initial_val == 0.0 and result.final_val == 1.0
+    demo = program.demos.value[0]
+    a, b = (int(x) for x in re.findall(r"\d+", demo["input"]))
+    assert a == 1 and demo["reply"] == str(a + b)  # a real full-marks run: its input, the number the model gave
+    assert program.instruction.value == "Add the numbers."
+
+
+def test_bp_train_with_no_optimizer_uses_the_recipe_on_the_given_model():
+    program = Solver(Scripted(small_model))
+    optimizer_llm = Scripted(teacher([GOOD]))
+    result = bp.train(program, TRAIN, VAL, "numeric", optimizer_llm=optimizer_llm, steps=2, batch_size=4, seed=3)
+    assert result.final_val == 1.0 and optimizer_llm.prompts  # the teacher was asked
+
+
+def test_an_explicit_optimizer_path_is_unchanged_and_refuses_optimizer_llm():
+    program = Solver(Scripted(small_model))
+    opt = bp.optimizers.Reflect(program.parameters(), llm=Scripted(teacher([GOOD])))
+    trainer = Trainer(program, TRAIN, VAL, "numeric", opt, steps=1)
+    assert trainer.optimizer is opt and trainer.strategy.name == "best_of_n"
+    with pytest.raises(bp.errors.InvalidOption, match="optimizer_llm"):
+        Trainer(program, TRAIN, VAL, "numeric", opt, optimizer_llm=Scripted(["x"]))
+
+
+def test_the_recipe_falls_back_on_the_programs_own_model():
+    llm = Scripted(small_model)
+    program = Solver(llm)
+    assert Trainer(program, TRAIN, VAL, "numeric").optimizer.llm is llm
+
+
+def test_a_proposal_that_repeats_a_refused_value_is_not_raced_again(caplog):
+    """The teacher keeps writing one unhelpful instruction: refused once, it is never run on examples again."""
+    calls = []
+
+    def program_model(messages):
+        calls.append(messages[0]["content"])
+        return small_model(messages)
+
+    program = Solver(Scripted(program_model))
+    optimizer_llm = Scripted(teacher(["Add the numbers carefully."]))
+    with caplog.at_level(logging.INFO, logger="backprose"):
+        bp.train(program, sums(2, 3), VAL, "numeric", optimizer_llm=optimizer_llm, steps=4, batch_size=2, seed=0)
+    assert 0 < calls.count("Add the numbers carefully.") <= 2  # raced on one minibatch's misses, never again
+    assert "exploring retry" in caplog.text and "already tried and refused" in caplog.text
+
+
+def test_the_call_budget_holds_with_the_recipe():
+    program = Solver(Scripted(small_model))
+    optimizer_llm = Scripted(teacher(["Add the numbers carefully.", GOOD]))
+    result = bp.train(program, TRAIN, VAL, "numeric", optimizer_llm=optimizer_llm, steps=10, batch_size=4,
+                      budget=Budget(calls=20))
+    assert result.spent["calls"] <= 20 and "budget" in result.stopped
+
+
+def test_no_feedback_still_warns_with_the_recipe():
+    class Escaping(Solver):
+        def __call__(self, question):
+            return bp.call_llm(f"{self.instruction}\n{question}", llm=self.llm)
+
+    program = Escaping(Scripted(small_model))
+    with pytest.warns(bp.errors.NoFeedbackWarning):
+        bp.train(program, sums(2, 2), VAL, "numeric", optimizer_llm=Scripted(teacher([GOOD])), steps=1, batch_size=2)
+
+
+def test_resume_continues_a_recipe_run_exactly(tmp_path):
+    """A run stopped after two steps and resumed ends where one uninterrupted run ends, asking the same
+    questions: the exploring state (which angle comes next) is in the checkpoint."""
+    def run(run_dir, steps, resume=False):
+        program, llm = Solver(Scripted(small_model)), Scripted(by_angle)
+        result = Trainer(program, sums(2, 4), VAL, "numeric", optimizer_llm=llm, steps=steps, batch_size=2,
+                         seed=5, run_dir=run_dir).fit(resume=resume)
+        return result, program, llm
+
+    whole, whole_program, whole_llm = run(tmp_path / "whole", 4)
+    _, _, first_llm = run(tmp_path / "parts", 2)
+    ck = json.loads((tmp_path / "parts" / "checkpoint.json").read_text())
+    assert ck["optimizer"]["rewriter"]["explore"]["misses"]  # the exploring state is saved
+    rest, rest_program, rest_llm = run(tmp_path / "parts", 4, resume=True)
+    assert whole_program.instruction.value == GOOD  # found from the format angle, after misses
+    assert rest_program.state_dict() == whole_program.state_dict()
+    assert [h["reason"] for h in rest.history] == [h["reason"] for h in whole.history]
+    assert first_llm.prompts + rest_llm.prompts == whole_llm.prompts
+
+
+def test_an_agents_worked_examples_are_trained_too_with_the_question_as_their_input():
+    agent = bp.Agent("You add numbers.", "Add the numbers.", llm=Scripted(small_model), name="adder", demos=[])
+    result = bp.train(agent, TRAIN, VAL, "numeric", optimizer_llm=Scripted(teacher(["Add the numbers carefully."])),
+                      steps=3, batch_size=4, seed=1)
+    assert result.final_val == 1.0
+    assert agent.demos.value and all(d["input"].startswith("What is 1 plus") for d in agent.demos.value)
+
+
+def test_each_step_offers_the_examples_the_rewrite_and_both():
+    program = Solver(Scripted(small_model))
+    outs = [program(q) for q, _ in TRAIN[:3]]  # "1 plus 1" and "1 plus 2" are right, "2 plus 1" is not
+    bp.backward(outs, ["Score: 1. Correct.", "Score: 1. Correct.", "Score: 0. Expected 3."],
+                inputs=[q for q, _ in TRAIN[:3]])
+    recipe = Recipe(program.parameters(), Scripted(teacher([GOOD])))
+    examples, rewrite, both = recipe.propose()
+    assert list(examples.values) == [program.demos] and list(rewrite.values) == [program.instruction]
+    assert both.values == {**rewrite.values, **examples.values} and len(examples.values[program.demos]) == 2
+
+
+class Killed(Exception):
+    """Stands for the process dying inside a model call."""
+
+
+def test_a_run_killed_inside_a_rewrite_resumes_to_the_same_end(tmp_path):
+    def run(run_dir, die_at=None, resume=False):
+        asked = []
+
+        def model(messages):
+            asked.append(messages[-1]["content"])
+            if len(asked) == die_at:
+                raise Killed
+            return by_angle(messages)
+
+        program, llm = Solver(Scripted(small_model)), Scripted(model)
+        trainer = Trainer(program, sums(2, 4), VAL, "numeric", optimizer_llm=llm, steps=4, batch_size=2, seed=5,
+                          run_dir=run_dir)
+        try:
+            trainer.fit(resume=resume)
+        except Killed:
+            pass
+        return program, asked
+
+    whole, whole_asked = run(tmp_path / "whole")
+    assert len(whole_asked) == 3 and whole.instruction.value == GOOD
+    _, before = run(tmp_path / "killed", die_at=2)  # inside the second step's rewrite
+    after, after_asked = run(tmp_path / "killed", resume=True)
+    assert after.state_dict() == whole.state_dict()
+    assert before[:1] + after_asked == whole_asked  # the lost request is asked again, from the same angle
