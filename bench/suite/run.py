@@ -58,9 +58,9 @@ class Plan:
     systems: tuple[str, ...] = field(default=())  # empty: every system that imports
 
 
-QUICK = Plan(tasks=("navigate",), seeds=(0,), test={"navigate": 50}, program_calls=60, optimizer_calls=6)
-FULL = Plan(tasks=TASKS, seeds=(0, 1), test={t: 50 for t in TASKS} | {"humaneval": 60}, program_calls=120,
-            optimizer_calls=12)
+QUICK = Plan(tasks=("navigate",), seeds=(0,), test={"navigate": 20}, program_calls=30, optimizer_calls=2)
+FULL = Plan(tasks=("navigate", "word_sorting", "date_understanding"), seeds=(0,),
+            test={t: 50 for t in TASKS} | {"humaneval": 60}, program_calls=40, optimizer_calls=4)
 
 
 class SealedTestSplitRead(BackproseError, LookupError):
