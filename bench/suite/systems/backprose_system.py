@@ -66,7 +66,7 @@ def train(module: Program, task: Any, *, optimizer_llm: Any, budget: Budget, ste
     optimizer = optimizer or bp.optimizers.Reflect([module.instruction], llm=optimizer_llm,
                                                    temperature=optimizer_temperature)
     return bp.train(module, task.train, task.validation, task.guide, optimizer, budget=budget, steps=steps,
-                    seed=seed, run_dir=run_dir)
+                    seed=seed, run_dir=run_dir, concurrency=4)
 
 
 @register("backprose")
