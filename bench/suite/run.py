@@ -302,7 +302,8 @@ def execute(plan: Plan, out: Path, systems: dict[str, Any], servers: Any, *, com
 
 def main(argv: Sequence[str] | None = None) -> str:
     """The command line: run the plan, then print the table (also written to table.md in the run folder)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("backprose").setLevel(logging.INFO)  # the suite's and backprose's own lines, not httpx's
     args = parse(argv)
     plan = plan_of(args)
     out = Path(args.out or ("suite-runs/quick" if args.quick else "suite-runs/full"))

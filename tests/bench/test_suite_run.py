@@ -1,6 +1,7 @@
 """The suite's runner on a scripted server: cells scored once on a test split that fit never sees, results
 written as each cell ends, a rerun that resumes, the budget mark, and the table's command and commit."""
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -161,3 +162,32 @@ def test_the_commit_says_dirty_when_the_code_differs_but_not_for_the_run_folder(
     assert commit(tmp_path, tmp_path / "runs") == head
     (tmp_path / "a.py").write_text("x = 2\n")
     assert commit(tmp_path, Path(tmp_path / "runs")) == head + " dirty"
+
+
+def test_a_peer_module_that_is_missing_or_breaks_on_import_is_logged_and_left_out(tmp_path, monkeypatch, caplog):
+    from bench.suite import run as runner
+
+    (tmp_path / "broken_peer.py").write_text("raise RuntimeError('needs a newer dspy')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(runner, "PEER_SYSTEMS", ("no_such_peer_module", "broken_peer"))
+    with caplog.at_level("WARNING", logger="backprose.bench"):
+        systems = runner.load_systems(("baseline", "backprose"))
+    assert list(systems) == ["baseline", "backprose"]
+    assert "no_such_peer_module are left out: No module named 'no_such_peer_module'" in caplog.text
+    assert "broken_peer are left out: it failed to import (RuntimeError: needs a newer dspy)" in caplog.text
+    with pytest.raises(SystemExit, match="unknown system.*gepa2"):
+        runner.load_systems(("gepa2",))
+
+
+def test_the_command_line_picks_the_plan_and_its_overrides():
+    from bench.suite.run import FULL, QUICK, parse, plan_of
+
+    assert plan_of(parse(["--quick"])) == QUICK
+    assert plan_of(parse([])) == dataclasses.replace(FULL, test={t: FULL.test[t] for t in FULL.tasks})
+    plan = plan_of(parse(["--tasks", "humaneval,navigate", "--seeds", "1,2", "--test", "7", "--program-calls", "9",
+                          "--systems", "baseline"]))
+    assert (plan.tasks, plan.seeds, plan.test, plan.program_calls, plan.optimizer_calls, plan.systems) == (
+        ("humaneval", "navigate"), (1, 2), {"humaneval": 7, "navigate": 7}, 9, FULL.optimizer_calls, ("baseline",))
+    assert plan_of(parse(["--tasks", "humaneval"])).test == {"humaneval": 60}
+    with pytest.raises(SystemExit, match="unknown task"):
+        plan_of(parse(["--tasks", "winogrande"]))
