@@ -8,25 +8,29 @@ kill loses no finished cell and running the same command again resumes with the 
 A cell whose fit raised is recorded as failed (and tried again by a rerun); a failure while scoring
 stops the run, since it means the model server is gone.
 
-Sizing. Measured (2026-12-01, embedded 0.5B model, 2 cores shared with other work, load ~5): one program
-call at the initial instruction took date_understanding 18-26 s (96 reply tokens: it always fills
-max_tokens), navigate 7-12 s (28-57 tokens), logical_deduction 24-33 s (96), word_sorting 13-25 s
-(42-96), humaneval 35-75 s (77-212 of its 384). That is ~4 tokens/s; an idle machine gives ~12 tokens/s
-(0.5B) and ~4 tokens/s (1.5B). The plans assume an idle machine and four program calls decoded together
-(about twice the throughput of one at a time), so a program call costs t_p = navigate 2.1 s,
-word_sorting 3 s, date_understanding and logical_deduction 4.5 s, humaneval 6.5 s; an optimizer call
-(~1000 prompt tokens, ~100 reply tokens on the 1.5B model) t_o = 45 s.
+Sizing. Measured (2026-12-01, embedded 0.5B model, 2 cores shared with other work, load 5-10): one
+program call at the initial instruction took date_understanding 18-26 s (96 reply tokens: it always fills
+max_tokens), navigate 7-12 s (28-57 tokens; 49 on average over 40 calls), logical_deduction 24-33 s
+(96), word_sorting 13-25 s (42-96), humaneval 35-75 s (77-212 of its 384); four at a time, ~11 s each.
+The quick run below (baseline and backprose) took 13 minutes on that machine: 40 scoring calls in 423 s,
+and backprose's 10 uncached program calls and one optimizer call (1025 prompt, 70 reply tokens) in 262 s.
+An idle machine runs ~12 tokens/s (0.5B) and ~4 tokens/s (1.5B). The plans assume an idle machine and
+four program calls decoded together (about twice the throughput of one at a time), so a program call
+costs t_p = navigate 2.3 s, word_sorting 2.9 s, date_understanding and logical_deduction 4.3 s,
+humaneval 6.4 s, and an optimizer call t_o = 45 s.
 
-A trained cell costs (P + T + V) * t_p + O * t_o (P program and O optimizer calls of budget, T test and
-V = 20 validation items scored once); the baseline costs (T + V) * t_p. With 5 trained systems and the
+A trained cell costs (P - V + T) * t_p + O * t_o: P program and O optimizer calls of budget and T test
+items; of P, the V = 20 validation calls on the starting program are cache hits (the baseline, run first,
+scored exactly those requests), and the final program's validation score is served from the cache when
+the system validated it in training. The baseline costs (T + V) * t_p. With 5 trained systems and the
 baseline, per task and seed:
-- QUICK (navigate, 1 seed, T = 20, P = 30, O = 2): 5 * (70 * 2.1 + 2 * 45) + 40 * 2.1 = 1269 s; the
-  initial program's validation calls are shared through the cache by every system that scores it first
-  (~20 * 2.1 s each after the first), so ~1100 s: under 20 minutes.
-- FULL (T = 50, P = 40, O = 4, 1 seed): navigate 5 * (110 * 2.1 + 180) + 70 * 2.1 = 2202 s,
-  word_sorting 5 * (110 * 3 + 180) + 70 * 3 = 2760 s, date_understanding 5 * (110 * 4.5 + 180) +
-  70 * 4.5 = 3690 s: 8652 s, 2.4 hours. logical_deduction (3690 s) and humaneval (T = 60:
-  5 * (120 * 6.5 + 180) + 80 * 6.5 = 5320 s) do not fit beside them: run them with `--tasks` into the
+- QUICK (navigate, 1 seed, T = 20, P = 50, O = 2): 5 * (50 * 2.3 + 90) + 40 * 2.3 = 1117 s, 19 minutes.
+  P = 50 is about the least that lets a change be accepted at all: 20 validation calls at the start, a
+  minibatch and its race, then 20 more to validate the change.
+- FULL (T = 50, P = 60, O = 4, 1 seed): navigate 5 * (90 * 2.3 + 180) + 70 * 2.3 = 2096 s,
+  word_sorting 5 * (90 * 2.9 + 180) + 70 * 2.9 = 2408 s, date_understanding 5 * (90 * 4.3 + 180) +
+  70 * 4.3 = 3136 s: 7640 s, 2.1 hours. logical_deduction (3136 s) and humaneval (T = 60:
+  5 * (100 * 6.4 + 180) + 80 * 6.4 = 4612 s) do not fit beside them: run them with `--tasks` into the
   same `--out` folder (one results file, one table), and each further seed costs as much again.
 On a machine shared with other work, expect three to five times these times (the measured rates above).
 """
@@ -77,9 +81,9 @@ class Plan:
     systems: tuple[str, ...] = field(default=())  # empty: every system that imports
 
 
-QUICK = Plan(tasks=("navigate",), seeds=(0,), test={"navigate": 20}, program_calls=30, optimizer_calls=2)
+QUICK = Plan(tasks=("navigate",), seeds=(0,), test={"navigate": 20}, program_calls=50, optimizer_calls=2)
 FULL = Plan(tasks=("navigate", "word_sorting", "date_understanding"), seeds=(0,),
-            test={t: 50 for t in TASKS} | {"humaneval": 60}, program_calls=40, optimizer_calls=4)
+            test={t: 50 for t in TASKS} | {"humaneval": 60}, program_calls=60, optimizer_calls=4)
 
 
 class SealedTestSplitRead(BackproseError, LookupError):
