@@ -22,77 +22,24 @@ requests are part of its step).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
-import threading
 import time
-import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from problems import PROBLEMS, Problem  # noqa: E402
+
+from bench.suite.proxy import ANY_MODEL, Proxy, Route  # noqa: E402
 
 Ask = Callable[[str, str], str]
 Scores = tuple[float, float]  # (score before optimizing, score after)
 API_KEY = os.environ.get("OPENAI_API_KEY") or "local"  # a local server accepts any key
-
-
-class CountingProxy:
-    """Forwards POSTs to `upstream` and counts requests and the server-reported tokens."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.calls = self.tokens = 0
-        self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _forward(self, method: str) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else None
-                path = self.path[3:] if self.path.startswith("/v1") else self.path
-                req = urllib.request.Request(proxy.upstream + path, data=body, method=method,
-                                             headers={"Content-Type": "application/json",
-                                                      "Authorization": self.headers.get("Authorization")
-                                                      or f"Bearer {API_KEY}"})
-                try:
-                    with urllib.request.urlopen(req, timeout=1800) as resp:
-                        status, payload = resp.status, resp.read()
-                except urllib.error.HTTPError as err:
-                    status, payload = err.code, err.read()
-                if method == "POST" and path.endswith("/chat/completions"):
-                    usage = (json.loads(payload or b"{}").get("usage") or {}) if status == 200 else {}
-                    with proxy._lock:
-                        proxy.calls += 1
-                        proxy.tokens += int(usage.get("total_tokens") or 0)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def do_POST(self) -> None:
-                self._forward("POST")
-
-            def do_GET(self) -> None:
-                self._forward("GET")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def snapshot(self) -> tuple[int, int]:
-        with self._lock:
-            return self.calls, self.tokens
 
 
 def make_ask(base_url: str, model: str) -> Ask:
@@ -282,7 +229,7 @@ def main() -> None:
 
         local = Local()
         base_url, model = str(local.base_url), local.model
-    proxy = CountingProxy(base_url)
+    proxy = Proxy([Route(ANY_MODEL, base_url, "all")], api_key=API_KEY)
     ask = make_ask(proxy.base_url, model)
     wanted = set(filter(None, args.only.split(",")))
     frameworks = [f for f in filter(None, args.frameworks.split(","))]

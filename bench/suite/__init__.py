@@ -1,4 +1,28 @@
-"""The benchmark suite's data: public tasks, a fixed seeded split of each, and each task's own scoring.
+"""The benchmark suite: public tasks, a fixed seeded split of each, the systems that train one program on
+them, and the runner that scores every system's final program once on a held-out test split.
+
+Run it from the repository root:
+
+    python -m bench.suite --quick --systems baseline,backprose   # one task, one seed: a smoke run
+    python -m bench.suite                                        # the full plan (see run.py for its sizing)
+    python -m bench.suite --tasks humaneval --seeds 0,1 --out suite-runs/full   # more cells, same table
+    python -m bench.suite --base-url http://127.0.0.1:8080/v1    # an external server serving both models
+
+Options: `--tasks`, `--systems` (default: every system that imports; peers that are not present are
+logged and left out), `--seeds`, `--test N` (test items per task), `--program-calls` and
+`--optimizer-calls` (the training budgets), `--out DIR` (default suite-runs/quick or suite-runs/full).
+Without `--base-url` both embedded models are started (`backprose.llm.local.Local`).
+
+Every request goes through the counting proxy (`proxy.py`), which routes by model name, pins the
+temperatures, records what each client sent, counts calls and tokens per system and role, and answers
+repeated program calls from a cache kept in the run folder. The run folder holds `config.json`,
+`results.jsonl` (one line per finished cell: the final program, every scored test and validation item,
+calls and tokens per role, temperatures sent, seconds), `program_cache.jsonl`, each system's `work/`
+folder and `table.md`. Running the same command again resumes: finished cells are skipped, and a resume
+with other budgets or test sizes is refused. The table (`stats.py`) is built from `results.jsonl` alone
+and prints the command, the commit, budgets, temperatures and date above the rows.
+
+The data side:
 
 Tasks:
 - four BIG-bench tasks, from the `task.json` files in the `bigbench` sdist on the package registry:
