@@ -96,3 +96,18 @@ def test_fit_trains_through_the_proxy_within_both_budgets_and_never_reads_test(t
     assert not any(r["messages"][-1]["content"] in test_inputs for r in up.requests)
     assert all(r["temperature"] == 0.0 for r in up.requests if r["model"] == program.PROGRAM_MODEL)
     assert (tmp_path / "work/train/events.jsonl").exists()
+
+
+def test_with_no_optimizer_fit_runs_bp_trains_default_recipe(tmp_path):
+    task = load_task("navigate", 0, test=5, path=multiple_choice_task(tmp_path / "task.json"))
+    with FakeOpenAIServer(models=[program.PROGRAM_MODEL, program.OPTIMIZER_MODEL], reply=optimizer_reply) as up, \
+            Proxy([Route(program.PROGRAM_MODEL, up.base_url, "program", 0.0),
+                   Route(program.OPTIMIZER_MODEL, up.base_url, "optimizer", 0.7)]) as proxy:
+        env = Env(base_url=proxy.url("bp"), program_calls=40, optimizer_calls=3, work_dir=tmp_path / "work")
+        Backprose().fit(task.__class__(**{**task.__dict__, "test": ()}), env, seed=0)
+        counts = proxy.counts("bp")
+    events = [json.loads(line) for line in (tmp_path / "work/train/events.jsonl").read_text().splitlines()]
+    start = next(e for e in events if e.get("event", e.get("type")) == "start" or "strategy" in e)
+    assert start["strategy"] == "pareto"  # the recipe's pool, not the trainer's plain default
+    assert set(start["parameters"]) == {"instruction", "demos"}
+    assert 0 < counts["program"].calls <= 40 and counts["optimizer"].calls <= 3

@@ -60,13 +60,15 @@ class Program(bp.Module):
 
 
 def train(module: Program, task: Any, *, optimizer_llm: Any, budget: Budget, steps: int, seed: int,
-          optimizer_temperature: float, run_dir: Any = None, optimizer: Any = None) -> Any:
-    """`bp.train` as the suite runs it. Until `bp.train` picks its own recipe when given no optimizer, the
-    default is Reflect over the instruction; switching is this one call."""
-    optimizer = optimizer or bp.optimizers.Reflect([module.instruction], llm=optimizer_llm,
-                                                   temperature=optimizer_temperature)
+          run_dir: Any = None, optimizer: Any = None) -> Any:
+    """`bp.train` as the suite runs it: with no `optimizer`, its default recipe on `optimizer_llm`."""
+    extra = {"optimizer_llm": optimizer_llm} if optimizer is None else {}
     return bp.train(module, task.train, task.validation, task.guide, optimizer, budget=budget, steps=steps,
-                    seed=seed, run_dir=run_dir, concurrency=4)
+                    seed=seed, run_dir=run_dir, concurrency=4, **extra)
+
+
+STEPS = 50  # more than any budget here pays for: the call budgets end the run (a worked-examples step asks
+# the optimizer model nothing)
 
 
 @register("backprose")
@@ -89,8 +91,8 @@ class Backprose:
             shutil.rmtree(run_dir, ignore_errors=True)  # an unfinished earlier attempt at this cell
         try:
             train(module, task, optimizer_llm=optimizer_llm, seed=seed, run_dir=run_dir,
-                  optimizer_temperature=env.optimizer_temperature,
-                  budget=Budget(calls=env.program_calls + env.optimizer_calls), steps=env.optimizer_calls,
+                  budget=Budget(calls=env.program_calls + env.optimizer_calls),
+                  steps=STEPS,
                   optimizer=self.optimizer(module, optimizer_llm) if self.optimizer else None)
         finally:
             program_llm.close()
