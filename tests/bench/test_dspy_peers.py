@@ -190,6 +190,13 @@ def test_gepa_reflects_on_the_guides_feedback_and_keeps_the_better_instruction(s
     assert light <= used <= light + 3 + 3 + 2  # it stops within one iteration (two minibatches, one full eval)
 
 
+def test_gepa_at_the_suites_budget_spends_exactly_it_and_says_it_is_below_light(caplog):
+    light = peers.GEPAPeer().budget(20, 20).program
+    assert peers.GEPAAtSuiteBudget.spend(light, Env(base_url="x", program_calls=60)) == {"max_metric_calls": 60}
+    assert "below DSPy's documented light budget of 460" in caplog.text
+    assert SYSTEMS["gepa_suite_budget"]().name == "gepa_suite_budget"
+
+
 def test_miprov2_proposes_with_the_optimizer_model_and_keeps_what_validates(server, tmp_path):
     final = SYSTEMS["miprov2"]().fit(NoTestTask(), Env(base_url=server.base_url, work_dir=tmp_path), seed=0)
     assert final.instruction == BETTER

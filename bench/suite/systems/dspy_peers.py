@@ -273,6 +273,21 @@ class GEPAPeer(DSPyPeer):
         return compiled
 
 
+class GEPAAtSuiteBudget(GEPAPeer):
+    """dspy.GEPA at exactly the suite's program-call budget (`max_metric_calls`), below its documented light
+    budget: the row a run too short for GEPA's light budget can still compare at equal program calls. GEPA has
+    no cap on reflections, so its optimizer calls are what it made (the table marks a run past the budget)."""
+
+    name = "gepa_suite_budget"
+
+    @staticmethod
+    def spend(light: int, env: Env) -> dict[str, Any]:
+        if env.program_calls < light:
+            log.warning("gepa_suite_budget: %d metric calls, below DSPy's documented light budget of %d",
+                        env.program_calls, light)
+        return {"max_metric_calls": env.program_calls}
+
+
 class MIPROv2Peer(DSPyPeer):
     """dspy.MIPROv2 at auto="light": the optimizer model proposes, the program model runs the program.
 
@@ -328,5 +343,6 @@ def _factory(peer: type[DSPyPeer], *needs: str) -> System:
 
 
 register("gepa")(lambda: _factory(GEPAPeer))
+register("gepa_suite_budget")(lambda: _factory(GEPAAtSuiteBudget))
 register("miprov2")(lambda: _factory(MIPROv2Peer, "optuna"))
 register("bootstrap_fewshot")(lambda: _factory(BootstrapFewShotPeer))
