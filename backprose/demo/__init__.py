@@ -3,9 +3,11 @@
 The task is answer-format compliance on arithmetic word problems: the small model usually computes the
 right number but wraps it in a sentence, which the strict `numeric` metric scores 0. The `Reflect`
 optimizer reads the metric's feedback and rewrites the instructions; validation-gated acceptance keeps
-only real gains. The program runs on the 0.5B model; the optimizer uses the 1.5B one when its packages
-are installed (`pip install 'backprose[local-large]'`): rewriting a prompt from feedback is a harder job
-than following one, and the 0.5B model mostly echoes the old prompt or copies an answer into it.
+only real gains. A separate file of held-out problems (`arithmetic_test.jsonl`) is scored once before and
+once after training and never used for any decision, so the test score says whether the gain generalizes.
+The program runs on the 0.5B model; the optimizer uses the 1.5B one when its packages are installed
+(`pip install 'backprose[local-large]'`): rewriting a prompt from feedback is a harder job than following
+one, and the 0.5B model mostly echoes the old prompt or copies an answer into it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).with_name("arithmetic.jsonl")
+TEST_DATA = Path(__file__).with_name("arithmetic_test.jsonl")
 STEPS = 3
 VAL_LIMIT = 8
 CANDIDATES = 3  # proposals per step (later ones sampled hotter): a small optimizer model needs a few tries
@@ -37,24 +40,26 @@ def optimizer_model() -> str | None:
 
 def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any = None,
              optimizer_llm: Any = None) -> int:
-    """Run the demo and print before/after validation scores, model calls, wall time and the report path.
+    """Run the demo and print before/after validation and test scores, model calls, wall time and the report.
 
     `llm` runs the program and `optimizer_llm` the optimizer (default: the local models described above).
     """
     from backprose.data import load, split
     from backprose.demo.program import Solver
     from backprose.llm.accounting import track_usage
+    from backprose.module import atomic_write_json
     from backprose.optimizers.reflect import Reflect
     from backprose.report import write_report
     from backprose.train import Trainer
     from backprose.train.guides import numeric
+    from backprose.train.rollout import default_workers
     from backprose.train.strategies import BestOfN
 
     run_dir = Path(out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     train, val = split(load(DATA), (0.5, 0.5), seed=0)
-    val = val[:VAL_LIMIT]
-    print(f"backprose demo: {len(train)} training and {len(val)} validation word problems; the answer must be "
-          "the bare number.")
+    val, test = val[:VAL_LIMIT], load(TEST_DATA)
+    print(f"backprose demo: {len(train)} training, {len(val)} validation and {len(test)} held-out test word problems; "
+          "the answer must be the bare number.")
     teacher = None
     if llm is None:  # the embedded models; a caller who passes its own model chooses the optimizer's too
         from backprose.llm.local import Local
@@ -72,18 +77,45 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
               "optimizer": "reflect", "optimizer_model": teacher,
               "optimizer_options": {"max_tokens": 160, "budget": 3000},
               "strategy": "best_of_n", "candidates": CANDIDATES, "steps": steps or STEPS, "batch_size": 4,
-              "val_fraction": 0.5, "val_limit": VAL_LIMIT, "seed": 0}  # `backprose resume` rebuilds the run from this
+              "val_fraction": 0.5, "val_limit": VAL_LIMIT, "seed": 0,
+              "test_data": str(TEST_DATA)}  # `backprose resume` rebuilds the run from this
     optimizer = Reflect(solver.parameters(), llm=optimizer_llm, **config["optimizer_options"])
+    start_state = solver.state_dict()
     start = time.perf_counter()
     with track_usage() as usage:
         result = Trainer(solver, train, val, numeric, optimizer, strategy=BestOfN(CANDIDATES), steps=steps or STEPS,
                          batch_size=4, seed=0, run_dir=run_dir, progress=True, llm=llm, config=config).fit()
+        tested = test_scores(solver, start_state, test, numeric, default_workers(llm))
     seconds = time.perf_counter() - start
+    atomic_write_json(run_dir / "test.json", tested)
     report = write_report(run_dir)
     u = usage.as_dict()
     print(f"\nvalidation score: {result.initial_val:.2f} before -> {result.final_val:.2f} after")
+    print(f"test score:       {tested['before']:.2f} before -> {tested['after']:.2f} after ({len(test)} held-out "
+          "problems, never used for any decision)")
     print(f"optimized prompt: {solver.instructions.value!r}")
     print(f"model calls: {u['calls']} ({u['cache_hits']} answered from the cache), wall time {seconds:.0f}s")
     print(f"report: {report}")
     print("Every model answer is cached: running `backprose demo` again replays this run in seconds.")
     return 0
+
+
+def test_scores(solver: Any, start_state: dict[str, Any], test: Any, guide: Any, workers: int) -> dict[str, Any]:
+    """The test split scored once with the starting prompt and once with the trained one (once when equal).
+
+    Run after training, so no decision can see it; per-example scores go to the run folder's `test.json`.
+    """
+    from backprose.train.rollout import evaluate
+
+    trained = solver.state_dict()
+    runs = {}
+    for name, state in (("before", start_state), ("after", trained)):
+        if name == "after" and state == start_state:
+            runs[name] = runs["before"]
+            continue
+        solver.load_state_dict(state)
+        runs[name] = [j.score for j in evaluate(solver, list(test), guide, concurrency=workers)]
+    solver.load_state_dict(trained)
+    return {"before": sum(runs["before"]) / len(test), "after": sum(runs["after"]) / len(test),
+            "examples": [{"example": ex.id, "before": b, "after": a}
+                         for ex, b, a in zip(test, runs["before"], runs["after"], strict=True)]}
