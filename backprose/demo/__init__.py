@@ -81,6 +81,8 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
               "test_data": str(TEST_DATA)}  # `backprose resume` rebuilds the run from this
     optimizer = Reflect(solver.parameters(), llm=optimizer_llm, **config["optimizer_options"])
     start_state = solver.state_dict()
+    models = {"program": llm} if optimizer_llm is llm else {"program": llm, "optimizer": optimizer_llm}
+    spent_before = {name: _spent(client) for name, client in models.items()}
     start = time.perf_counter()
     with track_usage() as usage:
         result = Trainer(solver, train, val, numeric, optimizer, strategy=BestOfN(CANDIDATES), steps=steps or STEPS,
@@ -95,9 +97,22 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
           "problems, never used for any decision)")
     print(f"optimized prompt: {solver.instructions.value!r}")
     print(f"model calls: {u['calls']} ({u['cache_hits']} answered from the cache), wall time {seconds:.0f}s")
+    for name, client in models.items():  # where the time went: the optimizer's calls run one at a time
+        calls, tokens_in, tokens_out, waited = (b - a for a, b in zip(spent_before[name], _spent(client), strict=True))
+        print(f"  {name} model: {calls} calls, {tokens_in} prompt and {tokens_out} reply tokens, {waited:.0f}s "
+              "waiting on it (summed over concurrent calls)")
     print(f"report: {report}")
     print("Every model answer is cached: running `backprose demo` again replays this run in seconds.")
     return 0
+
+
+def _spent(client: Any) -> tuple[int, int, int, float]:
+    """A client's own counters (calls, prompt tokens, reply tokens, seconds waiting), zeros if it keeps none."""
+    usage = getattr(client, "usage", None)
+    if usage is None:
+        return 0, 0, 0, 0.0
+    d = usage.as_dict()
+    return d["calls"], d["prompt_tokens"], d["completion_tokens"], d["call_seconds"]
 
 
 def test_scores(solver: Any, start_state: dict[str, Any], test: Any, guide: Any, workers: int) -> dict[str, Any]:
