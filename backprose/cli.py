@@ -96,10 +96,18 @@ def _run(config: dict[str, Any], run_dir: Path, resume: bool) -> int:
     from backprose.report import write_report
 
     llm, trainer = _build(config, run_dir, fresh=not resume)
+    start_state = trainer.module.state_dict()  # the program as written: a resumed fit loads the checkpoint
     with configure(llm):
         result = trainer.fit(resume=resume)
+        if config.get("test_data"):  # a held-out split (the demo's), scored only once training is over
+            from backprose.demo import score_test_split, test_line
+
+            tested = score_test_split(run_dir, trainer.module, start_state, config["test_data"], trainer.guide,
+                                      trainer.workers)
     report = write_report(run_dir)
     print(f"validation score: {result.initial_val:.3f} -> {result.final_val:.3f} ({result.stopped})")
+    if config.get("test_data"):
+        print(test_line(tested))
     print(f"model calls: {result.spent['calls']} (cache hits {result.spent['cache_hits']}), "
           f"tokens: {result.spent['tokens']}, cost: ${result.spent['cost']:.4f}")
     print(f"run folder: {run_dir}\nreport: {report}")

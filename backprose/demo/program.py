@@ -15,7 +15,9 @@ from backprose.nodes.node import Node
 from backprose.nodes.parameter import param
 
 START = "Solve this math word problem."
-MAX_TOKENS = 32
+# a bare number takes a few tokens; a sentence is plain after 16. Longer replies only cost time: every
+# unsolved problem decodes to the limit, and each is quoted into the optimizer's prompt.
+MAX_TOKENS = 16
 
 
 class Solver(Module):

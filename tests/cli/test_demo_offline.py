@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 
 from backprose.data import load
 from backprose.demo import DATA, TEST_DATA, run_demo
 from backprose.demo.program import Solver
 from backprose.llm import Scripted
+from backprose.testing import FakeOpenAIServer
 
 ANSWERS = {rec.input: rec.target for rec in [*load(DATA), *load(TEST_DATA)]}
 # the four kinds of word problem the demo ships, each with the arithmetic its target must follow
@@ -81,3 +86,50 @@ def test_the_test_split_never_reaches_the_optimizer(tmp_path):
     run = {i for e in events if e["event"] == "evaluate" for i in e["examples"]}
     run |= {r["example"] for e in events if e["event"] == "rollouts" for r in e["rollouts"]}
     assert run and not run & {r.id for r in load(TEST_DATA)}
+
+
+
+class Killing:
+    """The scripted model as a fake server's reply; SIGKILLs the client while answering its `at`-th request."""
+
+    def __init__(self):
+        self.proc, self.at, self.seen = None, 0, 0
+
+    def __call__(self, body):
+        self.seen += 1
+        if self.proc is not None and self.seen == self.at:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        return model(body["messages"])
+
+
+def demo_cli(cwd, server, reply, args, kill_at=0):
+    """`backprose ARGS` in a subprocess whose embedded model is the fake server."""
+    cwd.mkdir(exist_ok=True)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("BACKPROSE_", "OPENAI_"))},
+           "BACKPROSE_LOCAL_BASE_URL": server.base_url, "BACKPROSE_CACHE_DIR": str(cwd / "cache")}
+    reply.proc = subprocess.Popen([sys.executable, "-m", "backprose", *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    reply.at, reply.seen = kill_at, 0
+    try:
+        out, err = reply.proc.communicate(timeout=300)
+    finally:
+        proc, reply.proc = reply.proc, None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_a_killed_demo_run_finishes_with_backprose_resume_and_scores_its_test_split(tmp_path):
+    reply = Killing()
+    demo = ["demo", "--out", "run", "--steps", "2"]
+    with FakeOpenAIServer(reply=reply) as server:
+        ref = demo_cli(tmp_path / "ref", server, reply, demo)
+        assert ref.returncode == 0, ref.stderr[-3000:]
+        killed = demo_cli(tmp_path / "killed", server, reply, demo, kill_at=12)  # in the first step
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        done = demo_cli(tmp_path / "killed", server, reply, ["resume", "run"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    best = json.loads((tmp_path / "killed" / "run" / "best.json").read_text())
+    assert best == json.loads((tmp_path / "ref" / "run" / "best.json").read_text())
+    assert best["instructions"]["value"] == "Reply with only the final number."
+    assert "test score:       0.00 before -> 1.00 after (24 held-out problems" in done.stdout
+    tested = json.loads((tmp_path / "killed" / "run" / "test.json").read_text())
+    assert (tested["before"], tested["after"]) == (0, 1)
