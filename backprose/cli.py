@@ -126,7 +126,7 @@ def _run(config: dict[str, Any], run_dir: Path, resume: bool) -> int:
     print(f"validation score: {result.initial_val:.3f} -> {result.final_val:.3f} ({result.stopped})")
     if scored is not None:
         print(f"test score: {scored.before:.3f} -> {scored.after:.3f} ({len(scored.examples)} held-out examples, "
-              f"{scored.spent['calls']} model calls)")
+              f"{scored.spent['calls']} model calls; never used for any decision)")
     print(f"model calls: {result.spent['calls']} (cache hits {result.spent['cache_hits']}), "
           f"tokens: {result.spent['tokens']}, cost: ${result.spent['cost']:.4f}")
     print(f"run folder: {run_dir}\nreport: {report}")

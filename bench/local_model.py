@@ -1,12 +1,18 @@
 """Tokens per second of the embedded model on this machine, raw HTTP vs through `backprose.llm.Local`,
-and the aggregate decode rate of concurrent requests (what the server's parallel slots buy).
+the aggregate decode rate of concurrent requests (what the server's parallel slots buy), and the wall
+time of one rollout minibatch through the trainer's own path (`backprose.train.rollout.rollouts`: the demo's
+Solver on `--minibatch` of its word problems) one example at a time and at the trainer's default
+concurrency (`default_workers`, the client's in-flight limit).
 
 The baseline posts to the llama.cpp server with `urllib` and nothing else; the same requests through our
 client show what our layer (openai package, retries, accounting) costs. Each prompt starts with a fresh
 nonce so llama.cpp's prefix cache never skips prompt evaluation. The concurrent requests ask for exactly
 `--concurrent-tokens` tokens each (end of text ignored), so every level does the same work per request.
+The minibatch runs twice, each time behind a fresh nonce in the instructions (so neither run reuses the
+other's prompt cache), sequential first; the model's replies end where it stops, as in training.
 
     python bench/local_model.py [--model NAME_OR_GGUF] [--rounds 3] [--decode 48] [--concurrent-tokens 64]
+                                [--minibatch 8]
 """
 
 from __future__ import annotations
@@ -20,7 +26,12 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from backprose.data import load
+from backprose.demo import DATA
+from backprose.demo.program import START, Solver
 from backprose.llm.local import Local, available_cores
+from backprose.train.guides import numeric
+from backprose.train.rollout import default_workers, rollouts
 
 FILLER = (
     "def add(a, b):\n    return a + b\n\n"
@@ -84,6 +95,16 @@ def aggregate(call: Callable[[list[dict[str, str]], int], tuple[int, int, float]
     return sum(produced for _, produced, _ in done) / (time.perf_counter() - start)
 
 
+def minibatch(client: Local, size: int, concurrency: int) -> tuple[float, float, int]:
+    """Wall seconds, mean score and output tokens of the trainer's traced rollouts of `size` demo problems."""
+    solver = Solver(f"[{uuid.uuid4().hex[:8]}] {START}", llm=client)
+    before = client.usage.completion_tokens
+    start = time.perf_counter()
+    done = rollouts(solver, list(load(DATA))[:size], numeric, concurrency=concurrency)
+    seconds = time.perf_counter() - start
+    return seconds, statistics.mean(r.score for r in done), client.usage.completion_tokens - before
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
@@ -91,6 +112,7 @@ def main() -> None:
     parser.add_argument("--decode", type=int, default=48)
     parser.add_argument("--concurrent-tokens", type=int, default=64)
     parser.add_argument("--levels", default="1,2,4,8", help="concurrency levels, comma-separated")
+    parser.add_argument("--minibatch", type=int, default=8, help="demo problems in the rollout minibatch")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
@@ -113,6 +135,8 @@ def main() -> None:
             "client": [aggregate(client_call(client, extra_body=fixed), n, args.concurrent_tokens)
                        for n in levels],
         }  # fmt: skip
+        workers = default_workers(client)
+        batch = {n: minibatch(client, args.minibatch, n) for n in (1, workers)}
 
     def median(name: str, i: int) -> float:
         return statistics.median(r[i] for r in results[name])
@@ -131,6 +155,11 @@ def main() -> None:
         raw_rate, ours_rate = concurrent["raw"][i], concurrent["client"][i]
         print(f"{level:<10}{raw_rate:14.1f}{raw_rate / concurrent['raw'][0]:8.2f}{ours_rate:14.1f}"
               f"{ours_rate / concurrent['client'][0]:8.2f}{ours_rate / raw_rate:12.2f}")  # fmt: skip
+    print(f"\nrollout minibatch: {args.minibatch} demo problems through backprose.train.rollout.rollouts "
+          f"(default concurrency {workers})")
+    print(f"{'concurrency':12}{'wall s':>10}{'tokens':>9}{'score':>8}{'speed-up':>10}")
+    for n, (seconds, score, tokens) in batch.items():
+        print(f"{n:<12}{seconds:10.1f}{tokens:9d}{score:8.2f}{batch[1][0] / seconds:10.2f}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 The task is answer-format compliance on arithmetic word problems: the small model usually computes the
 right number but wraps it in a sentence, which the strict `numeric` metric scores 0. The `Reflect`
 optimizer reads the metric's feedback and rewrites the instructions; validation-gated acceptance keeps
-only real gains. The program runs on the 0.5B model; the optimizer uses the 1.5B one when its packages
-are installed (`pip install 'backprose[local-large]'`): rewriting a prompt from feedback is a harder job
-than following one, and the 0.5B model mostly echoes the old prompt or copies an answer into it.
+only real gains. A separate file of held-out problems (`arithmetic_test.jsonl`) is scored once before and
+once after training and never used for any decision, so the test score says whether the gain generalizes.
+The program runs on the 0.5B model; the optimizer uses the 1.5B one when its packages are installed
+(`pip install 'backprose[local-large]'`): rewriting a prompt from feedback is a harder job than following
+one, and the 0.5B model mostly echoes the old prompt or copies an answer into it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,15 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).with_name("arithmetic.jsonl")
+TEST_DATA = Path(__file__).with_name("arithmetic_test.jsonl")
 STEPS = 3
 VAL_LIMIT = 8
 CANDIDATES = 3  # proposals per step (later ones sampled hotter): a small optimizer model needs a few tries
 OPTIMIZER_MODEL = "qwen2.5-coder-1.5b-instruct"
+# No retry of a refused reply: on the 1.5B model a retry (asked to change a value it echoed, or to stop
+# pasting an example) rarely fixed the candidate and cost as much as a fresh one; the next candidate,
+# sampled hotter, is the better second try.
+OPTIMIZER_OPTIONS = {"max_tokens": 160, "budget": 3000, "retries": 0}
 
 
 def optimizer_model() -> str | None:
@@ -37,7 +44,7 @@ def optimizer_model() -> str | None:
 
 def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any = None,
              optimizer_llm: Any = None) -> int:
-    """Run the demo and print before/after validation scores, model calls, wall time and the report path.
+    """Run the demo and print before/after validation and test scores, model calls, wall time and the report.
 
     `llm` runs the program and `optimizer_llm` the optimizer (default: the local models described above).
     """
@@ -52,9 +59,9 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
 
     run_dir = Path(out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     train, val = split(load(DATA), (0.5, 0.5), seed=0)
-    val = val[:VAL_LIMIT]
-    print(f"backprose demo: {len(train)} training and {len(val)} validation word problems; the answer must be "
-          "the bare number.")
+    val, test = val[:VAL_LIMIT], load(TEST_DATA)
+    print(f"backprose demo: {len(train)} training, {len(val)} validation and {len(test)} held-out test word problems; "
+          "the answer must be the bare number.")
     teacher = None
     if llm is None:  # the embedded models; a caller who passes its own model chooses the optimizer's too
         from backprose.llm.local import Local
@@ -70,20 +77,44 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
     print(f"starting prompt: {solver.instructions.value!r}")
     config = {"program": "backprose.demo.program:program", "data": str(DATA), "metric": "numeric",
               "optimizer": "reflect", "optimizer_model": teacher,
-              "optimizer_options": {"max_tokens": 160, "budget": 3000},
+              "optimizer_options": OPTIMIZER_OPTIONS,
               "strategy": "best_of_n", "candidates": CANDIDATES, "steps": steps or STEPS, "batch_size": 4,
-              "val_fraction": 0.5, "val_limit": VAL_LIMIT, "seed": 0}  # `backprose resume` rebuilds the run from this
+              "val_fraction": 0.5, "val_limit": VAL_LIMIT, "seed": 0,
+              "test": str(TEST_DATA)}  # `backprose resume` rebuilds the run from this (and scores the test split)
     optimizer = Reflect(solver.parameters(), llm=optimizer_llm, **config["optimizer_options"])
+    models = {"program": llm} if optimizer_llm is llm else {"program": llm, "optimizer": optimizer_llm}
+    spent_before = {name: _spent(client) for name, client in models.items()}
     start = time.perf_counter()
     with track_usage() as usage:
-        result = Trainer(solver, train, val, numeric, optimizer, strategy=BestOfN(CANDIDATES), steps=steps or STEPS,
-                         batch_size=4, seed=0, run_dir=run_dir, progress=True, llm=llm, config=config).fit()
+        trainer = Trainer(solver, train, val, numeric, optimizer, strategy=BestOfN(CANDIDATES), steps=steps or STEPS,
+                          batch_size=4, seed=0, run_dir=run_dir, progress=True, llm=llm, config=config)
+        result = trainer.fit()
+        tested = trainer.evaluate(test)  # once, after training: the test split decides nothing
     seconds = time.perf_counter() - start
     report = write_report(run_dir)
     u = usage.as_dict()
     print(f"\nvalidation score: {result.initial_val:.2f} before -> {result.final_val:.2f} after")
+    print(test_line(tested))
     print(f"optimized prompt: {solver.instructions.value!r}")
     print(f"model calls: {u['calls']} ({u['cache_hits']} answered from the cache), wall time {seconds:.0f}s")
+    for name, client in models.items():  # where the time went: the optimizer's calls run one at a time
+        calls, tokens_in, tokens_out, waited = (b - a for a, b in zip(spent_before[name], _spent(client), strict=True))
+        print(f"  {name} model: {calls} calls, {tokens_in} prompt and {tokens_out} reply tokens, {waited:.0f}s "
+              "waiting on it (summed over concurrent calls)")
     print(f"report: {report}")
     print("Every model answer is cached: running `backprose demo` again replays this run in seconds.")
     return 0
+
+
+def test_line(tested: Any) -> str:
+    return (f"test score:       {tested.before:.2f} before -> {tested.after:.2f} after "
+            f"({len(tested.examples)} held-out problems, never used for any decision)")
+
+
+def _spent(client: Any) -> tuple[int, int, int, float]:
+    """A client's own counters (calls, prompt tokens, reply tokens, seconds waiting), zeros if it keeps none."""
+    usage = getattr(client, "usage", None)
+    if usage is None:
+        return 0, 0, 0, 0.0
+    d = usage.as_dict()
+    return d["calls"], d["prompt_tokens"], d["completion_tokens"], d["call_seconds"]

@@ -1,7 +1,8 @@
 """The demo's program: one model call whose instructions are the trainable prompt.
 
 The starting prompt only says to solve the problem, so the small model answers in sentences; the metric
-wants the bare number. Feedback from the metric is enough for the optimizer to fix the prompt.
+wants the bare number. Nothing in the parameter's description says so: the metric's feedback on each reply
+is the optimizer's only teacher.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from backprose.nodes.node import Node
 from backprose.nodes.parameter import param
 
 START = "Solve this math word problem."
-MAX_TOKENS = 32
+# a bare number takes a few tokens; a sentence is plain after 16. Longer replies only cost time: every
+# unsolved problem decodes to the limit, and each is quoted into the optimizer's prompt.
+MAX_TOKENS = 16
 
 
 class Solver(Module):
@@ -22,10 +25,8 @@ class Solver(Module):
 
     def __init__(self, instructions: str = START, llm: Any = None) -> None:
         self.instructions = param(instructions, name="instructions",
-                                  description="instructions given to the model before each word problem; the "
-                                              "reply is graded by exact match against the numeric answer",
-                                  constraint="one short sentence that tells the model the exact format its reply "
-                                             "must have")
+                                  description="instructions given to the model before each word problem",
+                                  constraint="one or two short sentences")
         self.llm = llm
 
     def __call__(self, question: Any) -> Node:

@@ -10,6 +10,7 @@ optimizer step that finds no feedback names these places.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -27,6 +28,10 @@ VALUE_TYPES = ("text", "number", "bool", "json", "array", "code")
 MAX_ESCAPES = 3  # places remembered per parameter where its value left the graph
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # backprose's own files
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_+-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
+logger = logging.getLogger(__name__)
+# "The new value for `x` should be: '...'": small models wrap the value in a sentence about it
+_QUOTED_VALUE = re.compile(r"the new value(?: (?:for|of) `?(?P<name>\w+)`?)? (?:should be|is|would be):? *"
+                           r"(?P<q>['\"])(?P<value>[^'\"]+)(?P=q)\.?", re.IGNORECASE)
 
 
 def infer_type(value: Any) -> str:
@@ -94,8 +99,9 @@ class Parameter(Node):
         """The value a suggestion `raw` would become, or InvalidUpdate saying why it cannot. Changes nothing.
 
         Loosens the forms models write (a value wrapped once more in an object, code in a ``` fence, a number
-        or an array as text), validates the type, applies the projection, and refuses the description handed
-        back instead of a value (small models do this).
+        or an array as text, a text value quoted in "The new value should be: '...'"), validates the type,
+        applies the projection, and refuses the description handed back instead of a value (small models do
+        this).
         """
         value = self.validate(self._loosen(raw))
         if isinstance(value, str) and self.description and bare(value) == bare(self.description):
@@ -129,6 +135,10 @@ class Parameter(Node):
             raw = inner if isinstance(inner, str) else raw
         if kind == "code" and isinstance(raw, str):
             return strip_fence(raw)
+        if kind == "text" and isinstance(raw, str) and (found := _QUOTED_VALUE.fullmatch(raw.strip())):
+            if found.group("name") in (None, self.name):
+                logger.info("%s: took the value quoted in the reply %r", self.name, raw[:200])
+                return found.group("value")
         if kind == "text" and isinstance(raw, int | float) and not isinstance(raw, bool):
             return str(raw)
         if kind == "array" and isinstance(raw, str):

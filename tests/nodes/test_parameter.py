@@ -118,6 +118,29 @@ def test_check_loosens_validates_projects_and_refuses_an_echo():
     assert np.array_equal(array.check("[1, 2]"), [1.0, 2.0])
 
 
+@pytest.mark.parametrize("reply", [
+    "The new value for `instructions` should be: 'Reply with only the number.'",
+    "The new value of instructions should be \"Reply with only the number.\"",
+    "The new value should be: 'Reply with only the number.'.",
+    "the new value is 'Reply with only the number.'",
+])
+def test_check_takes_the_value_a_small_model_quoted_in_a_sentence_about_it(reply, caplog):
+    """Small models often answer "The new value should be: '...'": the quoted text is the value meant."""
+    text = bp.param("Solve it.", name="instructions")
+    with caplog.at_level("INFO", logger="backprose"):
+        assert text.check(reply) == "Reply with only the number."
+    assert "quoted" in caplog.text
+
+
+@pytest.mark.parametrize("value", [
+    "Reply with only the number.",
+    "The new value should include a clear instruction, such as 'Solve it.'",  # a description: left as it is
+    "Say 'hello' and then 'bye'",
+])
+def test_check_leaves_other_quotes_alone(value):
+    assert bp.param("Solve it.", name="instructions").check(value) == value
+
+
 def _spaced(a, b):
     return a + b
 
