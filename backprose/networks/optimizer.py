@@ -55,13 +55,14 @@ class NetworkOptimizer(Optimizer):
     is first offered that run's input and reply as one more example (the oldest goes when it is full).
     `demos_only=True` proposes those examples and nothing else: no gradient, no rewrite, no structural edit
     (the "worked examples only" ablation: what the examples alone are worth, at no optimizer call).
+    `temperature` is sent with every gradient and rewrite request.
     """
 
     def __init__(self, network: AgentNetwork, llm: Any = None, *, targets: Sequence[str] = ("instructions",),
                  edits: bool = True, momentum: int = 2, gradient_memory: int = 2, budget: int = 3000,
                  max_tokens: int = 384, gradients: NetworkGradients | None = None, workers: int = 1,
                  rewriter: str = "textgrad", per_step: int | None = None, demos: int = 2, demos_only: bool = False,
-                 **options: Any) -> None:
+                 temperature: float = 0.0, **options: Any) -> None:
         from backprose.networks.gradients import NetworkGradients
 
         super().__init__(network.parameters(), llm, **options)
@@ -86,10 +87,11 @@ class NetworkOptimizer(Optimizer):
         self.network = network
         self.targets = tuple(targets)
         self.edits = edits
-        self.options: dict[str, Any] = dict(budget=budget, max_tokens=max_tokens, workers=workers)
+        self.options: dict[str, Any] = dict(budget=budget, max_tokens=max_tokens, workers=workers,
+                                            temperature=temperature)
         if rewriter == "textgrad":
             self.options.update(momentum=momentum, gradient_memory=gradient_memory)
-        self.gradients = gradients or NetworkGradients(llm, max_tokens=max_tokens)
+        self.gradients = gradients or NetworkGradients(llm, max_tokens=max_tokens, temperature=temperature)
         self.last: Gradients | None = None
         self._prompts: TextGrad | Reflect | None = None
 

@@ -158,3 +158,15 @@ def test_demos_only_offers_worked_examples_and_never_asks_the_model_for_a_rewrit
 def test_demos_only_needs_room_for_an_example(spec):
     with pytest.raises(ValueError, match="demos_only"):
         NetworkOptimizer(AgentNetwork(spec), None, demos_only=True, demos=0)
+
+
+def test_the_temperature_goes_with_every_gradient_and_rewrite_request(spec):
+    llm = player(lambda m: "12")
+    net = AgentNetwork(spec, llm=llm)
+    opt = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1, temperature=0.7)
+    judged(net, feedback=("Score: 0. Expected 13.", "Score: 0. Expected 4."))
+    start = len(llm.calls)
+    assert opt.propose(1)
+    asked = [(role(c.messages), c.options.get("temperature")) for c in llm.calls[start:]]
+    assert {r for r, _ in asked} >= {"global", "local", "reflect"}
+    assert all(t == 0.7 for _, t in asked), asked
