@@ -1,8 +1,8 @@
 """Agent network on HumanEval (the agentic-neural-network paper's own benchmark) against four baselines.
 
-    python bench/agent_network.py [--quick] [--seeds 0,1,2] [--train 20] [--val 20] [--test 60]
+    python -m bench.agent_network [--quick] [--seeds 0,1,2] [--train 20] [--val 20] [--test 60]
                                   [--calls 160] [--batch 2] [--rows single,network,demos,textgrad,trained]
-                                  [--out results/agent_network.jsonl] [--cache DIR]
+                                  [--out runs/bench/agent_network.jsonl] [--cache DIR]
                                   [--program-base-url URL] [--optimizer-base-url URL]
 
 Rows, each on the suite's HumanEval split (`bench.suite.load_task("humaneval", seed)`):
@@ -153,13 +153,17 @@ def run(rows: Sequence[str], seeds: Sequence[int], tasks: Any, models: Models, c
     """Every missing cell, seed by seed; `tasks(seed)` gives the split."""
     for seed in seeds:
         task = None
-        for row in rows:
-            if cells.done(row, seed):
-                continue
-            task = task or tasks(seed)
-            found = cells.add(cell(row, task, models, calls=calls, batch=batch))
-            print(f"  seed {seed} {row:9s} test {sum(found['scores'])}/{len(found['scores'])}  "
-                  f"calls {found['calls']}", flush=True)
+        try:
+            for row in rows:
+                if cells.done(row, seed):
+                    continue
+                task = task or tasks(seed)
+                found = cells.add(cell(row, task, models, calls=calls, batch=batch))
+                print(f"  seed {seed} {row:9s} test {sum(found['scores']):g}/{len(found['scores'])}  "
+                      f"calls {found['calls']}", flush=True)
+        finally:
+            if task is not None and hasattr(task.guide, "close"):
+                task.guide.close()  # HumanEval's guide holds sandbox workers
     return cells.cells
 
 
@@ -173,7 +177,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, help="training budget of every trained row, program + optimizer calls")
     ap.add_argument("--batch", type=int, default=2, help="training minibatch size")
     ap.add_argument("--rows", default=",".join(k for k, _ in ROWS))
-    ap.add_argument("--out", default=None, help="results file (JSONL, one cell a line; default results/...)")
+    ap.add_argument("--out", default=None, help="results file (JSONL, one cell a line; default runs/bench/...)")
     ap.add_argument("--cache", default=None, help="response cache directory (reruns replay finished calls)")
     ap.add_argument("--program-base-url", default=None, help="a running server of the program model")
     ap.add_argument("--optimizer-base-url", default=None, help="a running server of the optimizer model")
@@ -184,7 +188,7 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown rows {sorted(unknown)}; pick from {[k for k, _ in ROWS]}")
     seeds = [int(s) for s in str(sizes["seeds"]).split(",")]
-    out = args.out or f"results/agent_network{'_quick' if args.quick else ''}.jsonl"
+    out = args.out or f"runs/bench/agent_network{'_quick' if args.quick else ''}.jsonl"
 
     import openai
 

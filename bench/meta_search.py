@@ -2,7 +2,7 @@
 
     python -m bench.meta_search [--quick] [--task navigate] [--seeds 0] [--val 20] [--test 60]
                                 [--generations 4] [--designs chain_of_thought,self_consistency,step_back]
-                                [--agent-tokens 192] [--out results/meta_search.jsonl] [--cache DIR]
+                                [--agent-tokens 192] [--out runs/bench/meta_search.jsonl] [--cache DIR]
                                 [--program-base-url URL] [--optimizer-base-url URL] [--throughput]
 
 For each split seed (`bench.suite.load_task(task, seed)`): the seed designs and every design the meta agent
@@ -159,7 +159,7 @@ def main() -> None:
     ap.add_argument("--generations", type=int)
     ap.add_argument("--designs", help="seed designs (backprose.search.seeds)")
     ap.add_argument("--agent-tokens", type=int, default=192, help="max_tokens of each call a design makes")
-    ap.add_argument("--out", default=None, help="results file (JSONL, one cell a line; default results/...)")
+    ap.add_argument("--out", default=None, help="results file (JSONL, one cell a line; default runs/bench/...)")
     ap.add_argument("--cache", default=None, help="response cache directory (reruns replay finished calls)")
     ap.add_argument("--program-base-url", default=None, help="a running server of the program model")
     ap.add_argument("--optimizer-base-url", default=None, help="a running server of the optimizer model")
@@ -168,7 +168,7 @@ def main() -> None:
     sizes = {**(QUICK if args.quick else FULL), **{k: v for k, v in vars(args).items() if k in FULL and v is not None}}
     seeds = [int(s) for s in str(sizes["seeds"]).split(",")]
     names = [n for n in sizes["designs"].split(",") if n]
-    out = Path(args.out or f"results/meta_search_{args.task}{'_quick' if args.quick else ''}.jsonl")
+    out = Path(args.out or f"runs/bench/meta_search_{args.task}{'_quick' if args.quick else ''}.jsonl")
     if args.throughput:
         print(throughput(designs=12, latency=0.02), flush=True)
 
