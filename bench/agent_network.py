@@ -203,6 +203,7 @@ def main() -> None:
     # The embedded servers, unless running ones are given: the default (0.5B) model and the 1.5B model.
     program, optimizer = client(None, args.program_base_url), client(suite.OPTIMIZER_MODEL, args.optimizer_base_url)
     models = Models(program, openai.OpenAI(base_url=program.base_url, api_key="local", max_retries=4), optimizer)
+    served = (program.model, optimizer.model)  # asked now: a rerun with every cell done makes no request
     settings = {"bench": "agent_network", "task": "humaneval", "train": sizes["train"], "val": sizes["val"],
                 "test": sizes["test"], "calls": sizes["calls"], "batch": args.batch,
                 "program": suite.PROGRAM_MODEL, "optimizer": suite.OPTIMIZER_MODEL}
@@ -221,8 +222,8 @@ def main() -> None:
             llm.close()
     header = {"task": f"humaneval, suite split seeds {seeds}: train {sizes['train']}, validation {sizes['val']}, "
                       f"test {sizes['test']}",
-              "models": f"program {suite.PROGRAM_MODEL} (temperature {suite.PROGRAM_TEMPERATURE}), optimizer "
-                        f"{suite.OPTIMIZER_MODEL} (temperature {suite.OPTIMIZER_TEMPERATURE})",
+              "models": f"program {served[0]} (temperature {suite.PROGRAM_TEMPERATURE}), optimizer "
+                        f"{served[1]} (temperature {suite.OPTIMIZER_TEMPERATURE})",
               "budget": f"{sizes['calls']} training calls (program + optimizer) per trained row and seed, "
                         f"minibatch {args.batch}; every decision on validation; test scored once per final program"}
     print(table("agent network on HumanEval", header, [r for r in ROWS if r[0] in rows], found))

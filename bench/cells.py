@@ -28,7 +28,14 @@ def sized(task: Any, train: int, validation: int) -> Any:
 
 
 def command() -> str:
-    return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+    """This run's command line, as `python -m bench.<name> ...` for a bench module."""
+    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    head = [Path(sys.executable).name]
+    if script is not None and script.parent == Path(__file__).resolve().parent:
+        head += ["-m", f"bench.{script.stem}"]
+    elif sys.argv:
+        head.append(sys.argv[0])
+    return " ".join(shlex.quote(a) for a in [*head, *sys.argv[1:]])
 
 
 def commit() -> str:
@@ -94,14 +101,14 @@ def table(title: str, header: Mapping[str, Any], rows: Sequence[tuple[str, str]]
     lines = [f"== {title}", f"command: {command()}", f"commit:  {commit()}"]
     lines += [f"{k}: {v}" for k, v in header.items()]
     lines.append(f"{'row':44s} {'seeds':>5s} {'n':>4s}  {'test mean':>9s}  {'95% interval':>14s}  "
-                 f"{'train calls: program':>21s} {'optimizer':>9s}  {'test calls':>10s}")
+                 f"{'calls before test: program':>26s} {'optimizer':>9s}  {'test calls':>10s}")
     for key, label in rows:
         mine = [c for c in cells if c["row"] == key]
         if not mine:
             continue
         s = summary(mine)
         lines.append(f"{label:44s} {len(s['seeds']):5d} {s['n']:4d}  {s['mean']:9.3f}  "
-                     f"({s['low']:.3f}, {s['high']:.3f})  {s['program']:21d} {s['optimizer']:9d}  {s['test']:10d}")
-    lines.append("train calls are summed over seeds (requests answered by the server or replayed from the cache "
-                 "alike); the interval is a bootstrap over (seed, test item) pairs.")
+                     f"({s['low']:.3f}, {s['high']:.3f})  {s['program']:26d} {s['optimizer']:9d}  {s['test']:10d}")
+    lines.append("calls are summed over seeds (requests answered by the server or replayed from the cache alike); "
+                 "the interval is a bootstrap over (seed, test item) pairs.")
     return "\n".join(lines)

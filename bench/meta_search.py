@@ -185,6 +185,7 @@ def main() -> None:
                     temperature=suite.PROGRAM_TEMPERATURE)
     meta = client(suite.OPTIMIZER_MODEL, args.optimizer_base_url)
     meta_options = {"max_tokens": 700, "temperature": suite.OPTIMIZER_TEMPERATURE}
+    served = (agents.model, meta.model)  # asked now: a rerun with every cell done makes no request
     settings = {"bench": "meta_search", "task": args.task, "val": sizes["val"], "test": sizes["test"],
                 "generations": sizes["generations"], "designs": names, "agent_tokens": args.agent_tokens,
                 "program": suite.PROGRAM_MODEL, "optimizer": suite.OPTIMIZER_MODEL, "meta_options": meta_options}
@@ -208,11 +209,15 @@ def main() -> None:
         agents.close()
         meta.close()
     header = {"task": f"{args.task}, suite split seeds {seeds}: validation {sizes['val']}, test {sizes['test']}",
-              "models": f"designs call {suite.PROGRAM_MODEL} (temperature {suite.PROGRAM_TEMPERATURE}, "
-                        f"max_tokens {args.agent_tokens}); meta agent {suite.OPTIMIZER_MODEL} "
+              "models": f"designs call {served[0]} (temperature {suite.PROGRAM_TEMPERATURE}, "
+                        f"max_tokens {args.agent_tokens}); meta agent {served[1]} "
                         f"(temperature {suite.OPTIMIZER_TEMPERATURE})",
               "budget": f"{sizes['generations']} generations after seeds {names}; 1 reflection, up to 2 debug "
                         "rounds per design; archive and both choices on validation; test once per chosen design"}
+    for c in cells.cells:
+        if c["row"] == "search":
+            print(f"archive of seed {c['seed']} (validation only): " + "; ".join(
+                f"#{d['id']} {d['name']} ({d['operator']}) {d['validation'] or 'failed'}" for d in c["archive"]))
     print(table(f"Meta Agent Search on {args.task}", header, ROWS, cells.cells))
 
 
