@@ -161,6 +161,9 @@ def run(rows: Sequence[str], seeds: Sequence[int], tasks: Any, models: Models, c
                 found = cells.add(cell(row, task, models, calls=calls, batch=batch))
                 print(f"  seed {seed} {row:9s} test {sum(found['scores']):g}/{len(found['scores'])}  "
                       f"calls {found['calls']}", flush=True)
+                for h in found["history"]:
+                    print(f"    step {h['step']}: validation {h['val_before']} -> {h['val_after']}: {h['reason']}",
+                          flush=True)
         finally:
             if task is not None and hasattr(task.guide, "close"):
                 task.guide.close()  # HumanEval's guide holds sandbox workers
