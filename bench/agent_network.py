@@ -204,9 +204,12 @@ def main() -> None:
         return Local(model, cache=args.cache)
 
     # The embedded servers, unless running ones are given: the default (0.5B) model and the 1.5B model.
-    program, optimizer = client(None, args.program_base_url), client(suite.OPTIMIZER_MODEL, args.optimizer_base_url)
+    program = client(None, args.program_base_url)
+    needed = bool({"textgrad", "trained"} & set(rows))  # worked examples only asks the optimizer nothing
+    optimizer = client(suite.OPTIMIZER_MODEL, args.optimizer_base_url) if needed else None
     models = Models(program, openai.OpenAI(base_url=program.base_url, api_key="local", max_retries=4), optimizer)
-    served = (program.model, optimizer.model)  # asked now: a rerun with every cell done makes no request
+    # Asked now: a rerun with every cell done makes no request.
+    served = (program.model, optimizer.model if optimizer is not None else "(not used)")
     settings = {"bench": "agent_network", "task": "humaneval", "train": sizes["train"], "val": sizes["val"],
                 "test": sizes["test"], "calls": sizes["calls"], "batch": args.batch,
                 "program": suite.PROGRAM_MODEL, "optimizer": suite.OPTIMIZER_MODEL}
@@ -222,7 +225,8 @@ def main() -> None:
         found = run(rows, seeds, tasks, models, cells, calls=sizes["calls"], batch=args.batch)
     finally:
         for llm in (program, optimizer):
-            llm.close()
+            if llm is not None:
+                llm.close()
     header = {"task": f"humaneval, suite split seeds {seeds}: train {sizes['train']}, validation {sizes['val']}, "
                       f"test {sizes['test']}",
               "models": f"program {served[0]} (temperature {suite.PROGRAM_TEMPERATURE}), optimizer "
