@@ -86,7 +86,7 @@ class Models:
 
 def requests(llm: Any) -> int:
     """Requests a client made: answered by the server or replayed from the cache alike (the same workload)."""
-    return llm.usage.calls + llm.usage.cache_hits
+    return 0 if llm is None else llm.usage.calls + llm.usage.cache_hits
 
 
 def fit(row: str, task: Task, models: Models, *, calls: int, batch: int, seed: int) -> tuple[Any, list[dict]]:
