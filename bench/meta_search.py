@@ -1,111 +1,121 @@
-"""Meta Agent Search: what the search buys, and what isolation costs.
+"""Meta Agent Search on a BIG-bench task of the suite, against its best seed design.
 
-1. Fitness of the best discovered design vs the best seed design on the arithmetic task with a fixed
-   budget, each as "median (95% interval)" on validation and on the held-out test set, with model calls.
-   Uses the embedded local model (`--standin` uses deterministic stand-in models instead, for a quick run).
-2. Evaluation throughput: designs evaluated per minute in isolated workers vs in-process (exec in the
-   searcher, the unsafe baseline), measured in the same run with a stand-in model of fixed latency.
-   Goal: isolated at most 1.5x the in-process time.
+    python -m bench.meta_search [--quick] [--task navigate] [--seeds 0] [--val 20] [--test 60]
+                                [--generations 4] [--designs chain_of_thought,self_consistency,step_back]
+                                [--agent-tokens 192] [--out runs/bench/meta_search.jsonl] [--cache DIR]
+                                [--program-base-url URL] [--optimizer-base-url URL] [--throughput]
 
-Usage: python bench/meta_search.py [--standin] [--generations N] [--problems N] [--seeds a,b]
-                                   [--agent-tokens N] [--meta-base-url URL] [--cache DIR] [--archive F]
-                                   [--skip-search] [--skip-throughput]
+For each split seed (`bench.suite.load_task(task, seed)`): the seed designs and every design the meta agent
+writes are scored on validation only (the archive holds validation fitness and nothing else); the final
+design is the archive's best on validation, and the best seed design is chosen on validation too. Test is
+scored once for each of the two (once in all when they are the same design), with the task's own guide,
+after the search has ended. The designs call the 0.5B program model at the suite's temperature unless a
+design asks for another; the meta agent runs on the 1.5B optimizer model. Rows report the calls each
+spent: the best seed's row the seeds' validation evaluations, the search's row the whole search (seeds
+included) and the meta agent's calls.
 
-The agents use `Local()` (set `BACKPROSE_LOCAL_BASE_URL` to use a running server); `--meta-base-url` points
-the meta agent at another OpenAI-compatible server, e.g. a larger local model.
+`--throughput` adds the isolation measurement: designs evaluated per minute in isolated workers against
+in-process `exec`, with a stand-in model of fixed latency (goal: isolated at most 1.5x the time).
+Each (row, seed) cell is appended to `--out` as it finishes; a rerun skips finished cells and resumes a
+search from its archive (`<out>.<task>.<seed>.archive.jsonl`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from backprose.isolation import Limits, Sandbox
-from backprose.search import Evaluator, MetaAgentSearch, arithmetic
+from backprose.search import Design, Evaluator, MetaAgentSearch, SearchTask, arithmetic
 from backprose.search import seeds as seed_designs
 from backprose.search.evaluate import _chunks
 from backprose.search.worker import ENTRY, SUFFIX
+from backprose.train.guides import as_guide
+from bench.cells import Cells, sized, table
+from bench.suite import BIGBENCH_TASKS, load_task
+from bench.suite import program as suite
+from bench.suite.tasks import Task
 
+ROWS = (("seed", "best seed design (chosen on validation)"), ("search", "Meta Agent Search (chosen on validation)"))
+QUICK = {"seeds": "0", "val": 6, "test": 10, "generations": 1, "designs": "chain_of_thought,step_back"}
+FULL = {"seeds": "0", "val": 20, "test": 60, "generations": 4, "designs": "chain_of_thought,self_consistency,step_back"}
+
+
+def search_task(task: Task) -> SearchTask:
+    """The suite task as a search task: its validation and test splits, scored by the task's own guide."""
+    judge = as_guide(task.guide)
+
+    def score(answer: Any, example: Any) -> float:
+        return float(judge("" if answer is None else str(answer), example["example"]).score)
+
+    def part(examples: Any) -> list[dict[str, Any]]:
+        return [{"input": str(ex.input), "target": ex.target, "example": ex} for ex in examples]
+
+    form = ("Each input is a question followed by lettered options; the answer is the chosen option."
+            if task.validation and "options" in task.validation[0].meta else "The answer is the requested text.")
+    return SearchTask(task.name, f"BIG-bench {task.name}: {task.instruction} {form}", part(task.validation),
+                      part(task.test), score, metadata={"seed": task.seed})
+
+
+def best_on_validation(designs: Sequence[Design]) -> Design:
+    """Highest validation median, then mean, then the earlier design: `Archive.best`'s order."""
+    return max((d for d in designs if d.ok), key=lambda d: (d.fitness.median, d.fitness.mean, -d.id))  # type: ignore[union-attr]
+
+
+def requests(usage: dict[str, int], prefix: str = "") -> int:
+    return usage.get(f"{prefix}calls", 0) + usage.get(f"{prefix}cache_hits", 0)
+
+
+def compare(task: SearchTask, meta_llm: Any, agents: Any, designs: Sequence[Design], generations: int, *,
+            archive: str | Path | None, seed: int = 0, limits: Limits | None = None,
+            meta_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The search's final design and the best seed design, both chosen on validation, each scored on test
+    once after the search. Returns the two cells (rows "seed" and "search")."""
+    with MetaAgentSearch(task, archive, meta_llm, agents, seeds=designs, reflections=1, debug_rounds=2,
+                         max_calls=4, seed=seed, limits=limits or Limits(wall_time=900),
+                         meta_options=meta_options or {}) as search:
+        search.evaluate_seeds()
+        for g in range(search.archive.generations() + 1, generations + 1):
+            search.step(g)
+        names = {d.name for d in designs}
+        seeds = [d for d in search.archive if d.operator == "seed" and d.name in names]
+        final, best_seed = best_on_validation(list(search.archive)), best_on_validation(seeds)
+        # Test, only now that both are chosen: once per design.
+        tested = {d.id: search.score(d, "test") for d in {final.id: final, best_seed.id: best_seed}.values()}
+    cells = []
+    spent = {"seed": {"program": sum(requests(d.usage, "agent_") for d in seeds), "optimizer": 0},
+             "search": {"program": sum(requests(d.usage, "agent_") for d in search.archive),
+                        "optimizer": sum(requests(d.usage, "meta_") for d in search.archive)}}
+    for row, design in (("seed", best_seed), ("search", final)):
+        fitness, ev = tested[design.id]
+        answers = list(ev.answers) + [None] * (len(task.test) - len(ev.answers))
+        scores = task.scores(answers, "test")
+        cells.append({"row": row, "seed": seed, "design": design.name, "design_id": design.id,
+                      "validation": design.fitness.as_dict(), "scores": scores,  # type: ignore[union-attr]
+                      "items": [{"input": ex["input"], "output": None if a is None else str(a), "score": s}
+                                for ex, a, s in zip(task.test, answers, scores, strict=True)],
+                      "calls": {**spent[row], "test": requests(ev.usage)},
+                      "archive": [{"id": d.id, "name": d.name, "operator": d.operator,
+                                   "validation": str(d.fitness) if d.ok else None} for d in search.archive]})
+    return cells
+
+
+# --- isolation throughput ------------------------------------------------------------------------------------
 STANDIN = '''
 import re, time, zlib
-
-def solve(text):
-    total = int(re.search(r"has (\\d+)", text).group(1))
-    for m in re.finditer(r"gets (\\d+) more|gives away (\\d+)|doubles", text):
-        total = total + int(m.group(1)) if m.group(1) else total - int(m.group(2)) if m.group(2) else total * 2
-    return total
 
 def reply(messages, options):
     time.sleep({latency})
     text = messages[-1]["content"]
-    if "has " not in text:
-        return "CORRECT"
-    # Right about half the time, more often when asked to check: a model that rewards verification.
-    good = (zlib.crc32(text.encode()) % 10) < (8 if ("check" in text.lower() or "verify" in text.lower()) else 5)
-    return "Answer: " + str(solve(text) if good else solve(text) + 1)
+    return "Answer: " + str(zlib.crc32(text.encode()) % 7)
 '''
 
-STANDIN_DESIGN = json.dumps({"thought": "Solve, then verify the answer with a second call and keep the checked one.",
-                             "name": "solve_then_verify", "code": '''from backprose.search.blocks import llm
 
-PROMPTS = {"solve": "Solve: {task}", "check": "Check and verify this answer to {task}: {answer}"}
-
-
-def forward(task):
-    first = llm(PROMPTS["solve"].format(task=task)).rsplit("Answer:", 1)[-1].strip()
-    return llm(PROMPTS["check"].format(task=task, answer=first)).rsplit("Answer:", 1)[-1].strip()
-'''})
-
-
-def search_quality(standin: bool, generations: int, n: int, names: list[str], agent_tokens: int = 128,
-                   meta_base_url: str | None = None, cache: str | None = None,
-                   archive: str | None = None) -> None:
-    task = arithmetic(n, n, seed=7)
-    with tempfile.TemporaryDirectory() as tmp:
-        if standin:
-            from backprose.llm import Scripted
-
-            meta, agents = Scripted(lambda messages: STANDIN_DESIGN), {"kind": "python",
-                                                                       "source": STANDIN.format(latency=0)}
-        else:
-            from backprose.llm import Local, OpenAI
-
-            agents = Local(options={"max_tokens": agent_tokens}, cache=cache)
-            meta = Local(cache=cache) if meta_base_url is None else OpenAI(
-                base_url=meta_base_url, timeout=600.0, max_concurrency=1, cache=cache,
-                response_format_style="json_object_schema")
-        start = time.perf_counter()
-        with MetaAgentSearch(task, archive or f"{tmp}/archive.jsonl", meta, agents, seeds=seed_designs.load(names),
-                             reflections=1, debug_rounds=2, max_calls=4, limits=Limits(wall_time=900),
-                             meta_options={"max_tokens": 700, "temperature": 0.7}) as search:
-            result = search.run(generations)
-            seeds = [d for d in search.archive if d.operator == "seed" and d.ok]
-            best_seed = max(seeds, key=lambda d: (d.fitness.median, d.fitness.mean, -d.id))
-            seed_test, seed_ev = search.score(best_seed, "test")
-        elapsed = time.perf_counter() - start
-        # Requests, whether the server answered or the cache replayed them: the workload of each side.
-        seed_calls = (sum(d.usage.get("agent_calls", 0) + d.usage.get("agent_cache_hits", 0) for d in seeds)
-                      + seed_ev.usage.get("calls", 0) + seed_ev.usage.get("cache_hits", 0))
-        u = result.usage
-        models = "stand-in models" if standin else f"agents {agents.base_url}, meta agent {meta.base_url}"
-        print(f"== search quality ({models}; {len(task.validation)} "
-              f"validation / {len(task.test)} test problems; {generations} generations; {elapsed:.0f} s)")
-        print(f"best seed      {best_seed.name:<22} validation {best_seed.fitness}  test {seed_test}  "
-              f"agent calls {seed_calls}")
-        print(f"best found     {result.best.name:<22} validation {result.validation}  test {result.test}  "
-              f"meta calls {u['meta_calls'] + u['meta_cache_hits']}  "
-              f"agent calls {u['agent_calls'] + u['agent_cache_hits']} "
-              f"(whole search; {u['meta_cache_hits'] + u['agent_cache_hits']} replayed from the cache)")
-        for d in search.archive:
-            print(f"   {d}")
-        delta = result.test.median - seed_test.median
-        print(f"test accuracy, best found minus best seed: {100 * delta:+.1f} points")
-
-
-def throughput(designs: int, latency: float) -> None:
+def throughput(designs: int, latency: float) -> str:
     task = arithmetic(16, 0, seed=3)
     codes = [s.code for s in seed_designs.load(["chain_of_thought", "step_back", "role_assignment"])]
     config = {"kind": "python", "source": STANDIN.format(latency=latency)}
@@ -113,12 +123,12 @@ def throughput(designs: int, latency: float) -> None:
 
     def in_process(code: str) -> list:
         # The unsafe baseline: the design runs in this very process, in threads like the two workers.
-        def run(chunk: list) -> dict:
+        def one(chunk: list) -> dict:
             ns: dict = {"__name__": "__design__", "__file__": "<design>"}
             exec(compile(code.rstrip() + "\n" + SUFFIX, "<design>", "exec"), ns)
             return ns[ENTRY](chunk, config, {})
         with ThreadPoolExecutor(2) as pool:
-            return [a for r in pool.map(run, _chunks(inputs, 2)) for a in r["answers"]]
+            return [a for r in pool.map(one, _chunks(inputs, 2)) for a in r["answers"]]
 
     with Sandbox(limits=Limits(wall_time=120), workers=2) as sb:
         sb.warm()
@@ -133,33 +143,82 @@ def throughput(designs: int, latency: float) -> None:
         for i in range(designs):
             in_process(codes[i % len(codes)])
         local = time.perf_counter() - t0
-    print(f"== evaluation throughput ({designs} designs x {len(inputs)} problems, 2 workers, stand-in model "
-          f"with {1000 * latency:.0f} ms per call)")
-    print(f"isolated   {60 * designs / isolated:8.1f} designs/min")
-    print(f"in-process {60 * designs / local:8.1f} designs/min")
-    print(f"isolated / in-process time: {isolated / local:.2f}x (goal < 1.5x)")
+    return (f"== evaluation throughput ({designs} designs x {len(inputs)} inputs, 2 workers, stand-in model with "
+            f"{1000 * latency:.0f} ms per call)\nisolated   {60 * designs / isolated:8.1f} designs/min\n"
+            f"in-process {60 * designs / local:8.1f} designs/min\n"
+            f"isolated / in-process time: {isolated / local:.2f}x (goal < 1.5x)")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--standin", action="store_true")
-    ap.add_argument("--generations", type=int, default=2)
-    ap.add_argument("--problems", type=int, default=12, help="validation problems (and as many test problems)")
-    ap.add_argument("--seeds", default="chain_of_thought,self_consistency,step_back")
-    ap.add_argument("--agent-tokens", type=int, default=128,
-                    help="max_tokens of each agent call (the 0.5B model's worked answers average ~100 tokens)")
-    ap.add_argument("--meta-base-url", default=None, help="OpenAI-compatible server for the meta agent")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help=f"small sizes: {QUICK}")
+    ap.add_argument("--task", default="navigate", choices=BIGBENCH_TASKS)
+    ap.add_argument("--seeds", help="comma-separated split seeds")
+    ap.add_argument("--val", type=int)
+    ap.add_argument("--test", type=int)
+    ap.add_argument("--generations", type=int)
+    ap.add_argument("--designs", help="seed designs (backprose.search.seeds)")
+    ap.add_argument("--agent-tokens", type=int, default=192, help="max_tokens of each call a design makes")
+    ap.add_argument("--out", default=None, help="results file (JSONL, one cell a line; default runs/bench/...)")
     ap.add_argument("--cache", default=None, help="response cache directory (reruns replay finished calls)")
-    ap.add_argument("--archive", default=None, help="archive file to keep (watch it grow; rerun to resume)")
-    ap.add_argument("--skip-search", action="store_true")
-    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--program-base-url", default=None, help="a running server of the program model")
+    ap.add_argument("--optimizer-base-url", default=None, help="a running server of the optimizer model")
+    ap.add_argument("--throughput", action="store_true", help="also measure isolated vs in-process evaluation")
     args = ap.parse_args()
-    if not args.skip_throughput:
-        throughput(designs=12, latency=0.02)
-        throughput(designs=12, latency=0.0)
-    if not args.skip_search:
-        search_quality(args.standin, args.generations, args.problems, args.seeds.split(","), args.agent_tokens,
-                       args.meta_base_url, args.cache, args.archive)
+    sizes = {**(QUICK if args.quick else FULL), **{k: v for k, v in vars(args).items() if k in FULL and v is not None}}
+    seeds = [int(s) for s in str(sizes["seeds"]).split(",")]
+    names = [n for n in sizes["designs"].split(",") if n]
+    out = Path(args.out or f"runs/bench/meta_search_{args.task}{'_quick' if args.quick else ''}.jsonl")
+    if args.throughput:
+        print(throughput(designs=12, latency=0.02), flush=True)
+
+    from backprose.llm import OpenAI
+    from backprose.llm.local import Local
+
+    def client(model: str | None, base_url: str | None, **options: Any) -> Any:
+        if base_url:
+            return OpenAI(None, base_url, max_concurrency=1, cache=args.cache, options=options)
+        return Local(model, cache=args.cache, options=options)
+
+    # The embedded servers, unless running ones are given: the default (0.5B) model and the 1.5B model.
+    agents = client(None, args.program_base_url, max_tokens=args.agent_tokens,
+                    temperature=suite.PROGRAM_TEMPERATURE)
+    meta = client(suite.OPTIMIZER_MODEL, args.optimizer_base_url)
+    meta_options = {"max_tokens": 700, "temperature": suite.OPTIMIZER_TEMPERATURE}
+    served = (agents.model, meta.model)  # asked now: a rerun with every cell done makes no request
+    settings = {"bench": "meta_search", "task": args.task, "val": sizes["val"], "test": sizes["test"],
+                "generations": sizes["generations"], "designs": names, "agent_tokens": args.agent_tokens,
+                "program": suite.PROGRAM_MODEL, "optimizer": suite.OPTIMIZER_MODEL, "meta_options": meta_options}
+    cells = Cells(out, settings)
+    print(f"Meta Agent Search on {args.task}: seeds {seeds}, validation {sizes['val']}, test {sizes['test']}, "
+          f"{sizes['generations']} generations, seed designs {names}; results in {out}", flush=True)
+    try:
+        for seed in seeds:
+            if all(cells.done(row, seed) for row, _ in ROWS):
+                continue
+            task = search_task(sized(load_task(args.task, seed, test=sizes["test"]), 0, sizes["val"]))
+            archive = out.with_name(f"{out.stem}.{seed}.archive.jsonl")
+            for found in compare(task, meta, agents, seed_designs.load(names), sizes["generations"],
+                                 archive=archive, seed=seed, meta_options=meta_options):
+                if not cells.done(found["row"], seed):
+                    cells.add(found)
+                print(f"  seed {seed} {found['row']:6s} {found['design']:24s} validation "
+                      f"{found['validation']['mean']:.2f}  test {sum(found['scores']):g}/{len(found['scores'])}  "
+                      f"calls {found['calls']}", flush=True)
+    finally:
+        agents.close()
+        meta.close()
+    header = {"task": f"{args.task}, suite split seeds {seeds}: validation {sizes['val']}, test {sizes['test']}",
+              "models": f"designs call {served[0]} (temperature {suite.PROGRAM_TEMPERATURE}, "
+                        f"max_tokens {args.agent_tokens}); meta agent {served[1]} "
+                        f"(temperature {suite.OPTIMIZER_TEMPERATURE})",
+              "budget": f"{sizes['generations']} generations after seeds {names}; 1 reflection, up to 2 debug "
+                        "rounds per design; archive and both choices on validation; test once per chosen design"}
+    for c in cells.cells:
+        if c["row"] == "search":
+            print(f"archive of seed {c['seed']} (validation only): " + "; ".join(
+                f"#{d['id']} {d['name']} ({d['operator']}) {d['validation'] or 'failed'}" for d in c["archive"]))
+    print(table(f"Meta Agent Search on {args.task}", header, ROWS, cells.cells))
 
 
 if __name__ == "__main__":

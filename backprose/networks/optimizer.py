@@ -54,12 +54,16 @@ class NetworkOptimizer(Optimizer):
     reason). `None` rewrites every prompt in every step. `demos` is how many worked examples an agent keeps
     at most (0: none): an agent whose turn it is, and which took part in a run that scored full marks,
     is first offered that run's input and reply as one more example (the oldest goes when it is full).
+    `demos_only=True` proposes those examples and nothing else: no gradient, no rewrite, no structural edit
+    (the "worked examples only" ablation: what the examples alone are worth, at no optimizer call).
+    `temperature` is sent with every gradient and rewrite request.
     """
 
     def __init__(self, network: AgentNetwork, llm: Any = None, *, targets: Sequence[str] = ("instructions",),
                  edits: bool = True, momentum: int = 2, gradient_memory: int = 2, budget: int = 3000,
                  max_tokens: int = 384, gradients: NetworkGradients | None = None, workers: int = 1,
-                 rewriter: str = "textgrad", per_step: int | None = None, demos: int = 2, **options: Any) -> None:
+                 rewriter: str = "textgrad", per_step: int | None = None, demos: int = 2, demos_only: bool = False,
+                 temperature: float = 0.0, **options: Any) -> None:
         from backprose.networks.gradients import NetworkGradients
 
         super().__init__(network.parameters(), llm, **options)
@@ -73,6 +77,10 @@ class NetworkOptimizer(Optimizer):
                              "None for all of them")
         if isinstance(demos, bool) or not isinstance(demos, int) or demos < 0:
             raise ValueError(f"demos={demos!r}: give how many worked examples an agent keeps at most (0 for none)")
+        if demos_only and not demos:
+            raise ValueError("demos_only=True with demos=0 could never propose anything; let each agent keep at "
+                             "least one worked example (demos=1 or more)")
+        self.demos_only = demos_only
         self.rewriter = rewriter
         self.per_step = per_step
         self.demos = demos
@@ -80,10 +88,11 @@ class NetworkOptimizer(Optimizer):
         self.network = network
         self.targets = tuple(targets)
         self.edits = edits
-        self.options: dict[str, Any] = dict(budget=budget, max_tokens=max_tokens, workers=workers)
+        self.options: dict[str, Any] = dict(budget=budget, max_tokens=max_tokens, workers=workers,
+                                            temperature=temperature)
         if rewriter == "textgrad":
             self.options.update(momentum=momentum, gradient_memory=gradient_memory)
-        self.gradients = gradients or NetworkGradients(llm, max_tokens=max_tokens)
+        self.gradients = gradients or NetworkGradients(llm, max_tokens=max_tokens, temperature=temperature)
         self.last: Gradients | None = None
         self._prompts: TextGrad | Reflect | None = None
 
@@ -177,6 +186,8 @@ class NetworkOptimizer(Optimizer):
             self.log.append({"kind": "demos", "parameters": [p.name for p in demos[0].values]})
             if n == 1:  # nothing left to ask the model for: no gradients this step
                 return demos
+        if self.demos_only:
+            return demos
         # TextGrad reads only the gradients; Reflect also reads each prompt's own runs from the trace feedback
         runs = {id(p): p.feedback for _, p in chosen} if self.rewriter == "reflect" else {}
         for p in self.network.parameters():
@@ -224,6 +235,9 @@ class NetworkOptimizer(Optimizer):
     def no_proposal(self) -> str:
         if not self.judged()[0]:
             return missing_feedback([self.network.structure])
+        if self.demos_only:
+            return ("no run that scored full marks gave the agents in turn an example they lack or that was not "
+                    "refused before (worked examples only)")
         return "the backward phase proposed no edit and no new prompt"
 
     # --- applying -----------------------------------------------------------------------------------------

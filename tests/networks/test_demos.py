@@ -134,3 +134,39 @@ def test_refusing_an_example_update_restores_the_old_examples(spec):
     assert len(a.demos.value) == 2
     update.revert()
     assert a.demos.value == [DEMO]
+
+
+def test_demos_only_offers_worked_examples_and_never_asks_the_model_for_a_rewrite(spec):
+    llm = player(lambda m: "4" if "2 + 2?" in m[-1]["content"] else "12")
+    net = AgentNetwork(spec, llm=llm)
+    opt = NetworkOptimizer(net, llm, per_step=None, demos_only=True)
+    prompts = {p.name: p.value for p in net.prompt_parameters()}
+    judged(net)
+    calls = len(llm.prompts)
+    [proposal] = opt.propose(1)
+    assert {p.name for p in proposal.values} == {"solve.a.demos", "solve.b.demos", "answer.writer.demos"}
+    opt.record_refusal(opt.apply(proposal), "not better on the minibatch")
+    for p in net.parameters():
+        p.zero_feedback()
+    judged(net)
+    assert opt.propose(1) == []  # the only example was refused: nothing else may change
+    assert "full marks" in opt.no_proposal()
+    assert len(llm.prompts) == calls + 6  # the second runs' agent calls only: no gradient, no rewrite
+    assert {p.name: p.value for p in net.prompt_parameters()} == prompts
+
+
+def test_demos_only_needs_room_for_an_example(spec):
+    with pytest.raises(ValueError, match="demos_only"):
+        NetworkOptimizer(AgentNetwork(spec), None, demos_only=True, demos=0)
+
+
+def test_the_temperature_goes_with_every_gradient_and_rewrite_request(spec):
+    llm = player(lambda m: "12")
+    net = AgentNetwork(spec, llm=llm)
+    opt = NetworkOptimizer(net, llm, rewriter="reflect", per_step=1, temperature=0.7)
+    judged(net, feedback=("Score: 0. Expected 13.", "Score: 0. Expected 4."))
+    start = len(llm.calls)
+    assert opt.propose(1)
+    asked = [(role(c.messages), c.options.get("temperature")) for c in llm.calls[start:]]
+    assert {r for r, _ in asked} >= {"global", "local", "reflect"}
+    assert all(t == 0.7 for _, t in asked), asked
