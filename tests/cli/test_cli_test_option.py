@@ -78,7 +78,8 @@ def test_optimize_with_test_scores_it_once_saves_it_and_reports_it(tmp_path, dat
                    "--test", test.name, "--out", "run", env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         assert "validation score: 0.000 -> 1.000" in done.stdout
-        assert "test score: 0.000 -> 1.000 (5 held-out examples, 0 model calls; never used for any decision)" in done.stdout
+        want = "test score: 0.000 -> 1.000 (5 held-out examples, 0 model calls; never used for any decision)"
+        assert want in done.stdout
         run = tmp_path / "run"
         assert json.loads((run / "config.json").read_text())["test"] == str(test)
         saved = json.loads((run / "test_results.json").read_text())
