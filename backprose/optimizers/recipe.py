@@ -18,15 +18,19 @@ it breaks others.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from backprose.errors import CallBudgetExhausted
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Optimizer, Proposal, Update
 from backprose.optimizers.demos import Demos, is_worked_examples
 from backprose.optimizers.reflect import Reflect
 
 __all__ = ["Recipe"]
+
+log = logging.getLogger("backprose")
 
 REMEMBERED = 64  # refused values kept per parameter, so that no refused value is tried again
 
@@ -78,8 +82,16 @@ class Recipe(Optimizer):
             if self._llm is not None:
                 self.rewriter._llm = self._llm
             mine = set(self.rewriter.parameters)
-            rewrites = [r for r in self.rewriter.propose_for([p for p in ready if p in mine], n, **options)
-                        if r.values]
+            try:
+                rewrites = [r for r in self.rewriter.propose_for([p for p in ready if p in mine], n, **options)
+                            if r.values]
+            except CallBudgetExhausted as exc:
+                if not out:
+                    raise
+                # the optimizer model's own budget (a capped client) is spent, not necessarily the program's:
+                # worked examples cost it nothing, so the step goes on with them alone
+                log.warning("recipe: no rewrite this step (%s); offering the worked examples alone", exc)
+                rewrites = []
             if out and rewrites:
                 both = Proposal({**rewrites[0].values, **out[0].values},
                                 f"{rewrites[0].reasoning}\n{out[0].reasoning}", {}, {"demos": True, "both": True})

@@ -1,4 +1,4 @@
-"""`bench/compare.py` (whose table docs/benchmarks.md reproduces) runs against any OpenAI-compatible
+"""`bench/compare.py` (the smoke test docs/benchmarks.md describes) runs against any OpenAI-compatible
 endpoint and counts every request through its proxy; here a scripted server plays the model."""
 
 import json

@@ -75,6 +75,21 @@ def test_the_call_budget_holds_with_the_recipe():
     assert result.spent["calls"] <= 20 and "budget" in result.stopped
 
 
+def test_when_the_optimizer_models_own_budget_is_spent_worked_examples_still_come(caplog):
+    """A capped optimizer client refuses every request: the run still learns from its full-marks runs."""
+
+    def capped(messages):
+        raise bp.errors.CallBudgetExhausted(0)
+
+    program = Solver(Scripted(small_model))
+    with caplog.at_level(logging.WARNING, logger="backprose"):
+        result = bp.train(program, TRAIN, VAL, "numeric", optimizer_llm=Scripted(capped), steps=3, batch_size=4,
+                          seed=1)
+    assert result.final_val == 1.0 and program.demos.value  # learned from worked examples alone
+    assert program.instruction.value == "Add the numbers."
+    assert "offering the worked examples alone" in caplog.text
+
+
 def test_no_feedback_still_warns_with_the_recipe():
     class Escaping(Solver):
         def __call__(self, question):
