@@ -45,5 +45,5 @@ def test_ci_script_holds_the_readme_command_verbatim():
 def test_ci_installs_tests_then_lints_and_fails_when_either_fails(tmp_path, pytest_status, ruff_status,
                                                                    expected):
     status, calls = run_ci(tmp_path, pytest_status, ruff_status)
-    assert calls == ["pip install -e .[dev,local]", "python -m pytest", "python -m ruff check ."]
+    assert calls == ["pip install -e .[dev,local,bench]", "python -m pytest", "python -m ruff check ."]
     assert (status != 0) == bool(expected)
