@@ -76,3 +76,19 @@ def by_model(requests: list[dict[str, Any]], model: str) -> list[dict[str, Any]]
 
 def system_of(body: dict[str, Any]) -> str:
     return body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else ""
+
+
+def program_calls_are_the_suites(requests: list[dict[str, Any]], task: Any, instructions: set[str]) -> list[dict]:
+    """Check every program request is exactly the suite's program (train or validation question, one of
+    `instructions`, pinned temperature and token limit); return them."""
+    from bench.suite import program
+
+    questions = {ex.input for ex in [*task.train, *task.validation]}
+    calls = by_model(requests, PROGRAM_MODEL)
+    for body in calls:
+        question = body["messages"][-1]["content"]
+        assert question in questions
+        assert body["messages"] == program.messages(system_of(body), question)
+        assert system_of(body) in instructions
+        assert (body["temperature"], body["max_tokens"]) == (0.0, program.max_tokens(task.name))
+    return calls

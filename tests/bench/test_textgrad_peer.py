@@ -9,7 +9,6 @@ import pytest
 os.environ.setdefault("TEXTGRAD_LOG_DIR", str(Path(tempfile.gettempdir()) / "textgrad-logs"))  # not ./logs
 pytest.importorskip("textgrad")
 
-from bench.suite import program  # noqa: E402
 from bench.suite.program import OPTIMIZER_MODEL, PROGRAM_MODEL, Final  # noqa: E402
 from bench.suite.systems import SYSTEMS  # noqa: E402
 from bench.suite.systems.textgrad_peer import TextGradPeer  # noqa: E402
@@ -20,6 +19,7 @@ from tests.bench.peer_fixtures import (  # noqa: E402
     SealedTask,
     by_model,
     env,
+    program_calls_are_the_suites,
     server,
     system_of,
 )
@@ -52,15 +52,8 @@ def fit(script, **budget):
 
 def test_every_program_request_is_exactly_the_suites_program_at_its_pinned_temperature():
     final, requests, task = fit(Script(optimizer, {"validation": {PROPOSED}}), optimizer_calls=7)
-    questions = {ex.input for ex in [*task.train, *task.validation]}
-    calls = by_model(requests, PROGRAM_MODEL)
+    calls = program_calls_are_the_suites(requests, task, {INITIAL, PROPOSED})
     assert calls
-    for body in calls:
-        question = body["messages"][-1]["content"]
-        assert question in questions
-        assert body["messages"] == program.messages(system_of(body), question)
-        assert system_of(body) in {INITIAL, PROPOSED}
-        assert (body["temperature"], body["max_tokens"]) == (0.0, program.max_tokens(task.name))
     assert final == Final(PROPOSED)
 
 
