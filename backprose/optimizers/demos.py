@@ -8,6 +8,12 @@ and a small model follows a shown example far more reliably than an instruction.
 the new list like any other change. Full-marks runs of earlier minibatches are banked (the last 16 per
 parameter, in the optimizer's state): on a minibatch with none of its own, the newest banked run not held
 yet is offered instead, so a hard minibatch still gets a free candidate.
+
+A missed run whose example has a reference reply (`Feedback.reference`: the trainer gives the example's
+target when the guide scores that target full marks) yields a labeled worked example, the input with the
+reference as its reply, as DSPy's labeled demos do; only where the model call's reply is itself the judged
+output, since a target is no reply for a call in the middle of a program. A small model that cannot yet
+answer right gets its worked examples this way, which its own runs would never give it.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from backprose.optimizers.problem import input_text
 from backprose.optimizers.reduce import default_score
 from backprose.trace.graph import minimal_subgraph
 
-__all__ = ["Demos", "add_demos", "is_worked_examples", "worked_example"]
+__all__ = ["Demos", "add_demos", "is_worked_examples", "labeled", "worked_example"]
 
 logger = logging.getLogger(__name__)
 BANK = 16  # full-marks runs remembered per parameter, for minibatches without one of their own
@@ -100,6 +106,23 @@ def solved(records: Iterable[Any]) -> list[tuple[Node, Any]]:
     return [(out, asked) for out, asked, score in found.values() if score is not None and score >= 1]
 
 
+def labeled(p: Node, records: Iterable[Any]) -> list[tuple[str, str]]:
+    """(input, reference) of each missed run whose reference reply is known and whose judged output is the
+    reply of the first call `p` fed (see the module docstring), once per output, in order."""
+    out: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    for record in records:
+        if record.reference is None or record.extra.get("gradient") or id(record.output) in seen:
+            continue
+        seen.add(id(record.output))
+        if first_call(p, record.output) is not record.output:
+            continue
+        pair = worked_example(p, record.output, record.example_input)
+        if pair is not None:
+            out.append((pair[0], str(record.reference)))
+    return out
+
+
 def add_demos(held: Sequence[Mapping[str, str]], pairs: Iterable[tuple[str, str]], k: int) -> list[dict[str, str]]:
     """`held` plus each pair whose input it does not hold yet, newest last, keeping the last `k`."""
     out = [dict(d) for d in held]
@@ -112,17 +135,24 @@ def add_demos(held: Sequence[Mapping[str, str]], pairs: Iterable[tuple[str, str]
 class Demos(Optimizer):
     """Add full-marks runs of the minibatch to each worked-examples parameter; see the module docstring.
 
-    `k` is how many worked examples a parameter keeps at most. Parameters that do not hold worked
+    `k` is how many worked examples a parameter keeps at most; `labeled=False` keeps only the model's own
+    full-marks runs (no targets as replies). Parameters that do not hold worked
     examples are left alone (another optimizer may handle them, as the default recipe does).
     """
 
     def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
-                 k: int = 3, **options: Any) -> None:
+                 k: int = 3, labeled: bool = True, **options: Any) -> None:
         super().__init__(parameters, llm, **options)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k={k!r}: give how many worked examples a parameter keeps at most (1 or more)")
         self.k = k
+        self.labeled = labeled
         self.bank: dict[str, list[list[str]]] = {}  # parameter name -> [input, reply] of full-marks runs
+
+    @property
+    def uses_references(self) -> bool:
+        """Asks the trainer for reference replies of missed examples (see the module docstring)."""
+        return self.labeled and bool(self.targets())
 
     def targets(self) -> list[Parameter]:
         return [p for p in self.parameters if is_worked_examples(p)]
@@ -135,6 +165,8 @@ class Demos(Optimizer):
             if not p.trainable or not is_worked_examples(p):
                 continue
             pairs = [pair for out, asked in solved(p.feedback) if (pair := worked_example(p, out, asked))]
+            # labeled ones first: the model's own full-marks replies are kept over them when `k` cuts
+            pairs = [*(labeled(p, p.feedback) if self.labeled else ()), *pairs]
             bank = self.bank.setdefault(p.name, [])
             for given, reply in pairs:
                 if [given, reply] not in bank:

@@ -38,24 +38,29 @@ REMEMBERED = 64  # refused values kept per parameter, so that no refused value i
 class Recipe(Optimizer):
     """Reflective rewrites for text parameters together with worked examples; see the module docstring.
 
-    `demos` is how many worked examples a parameter keeps at most; `retries` how many exploring retries a
+    `demos` is how many worked examples a parameter keeps at most, and `labeled` whether a missed example's
+    target (when the guide accepts it) may be one (see `Demos`); `retries` how many exploring retries a
     rewrite may take (each is one model call, and none is made when the call budget cannot test its
     result). `temperature`, `max_tokens`, `budget`, `max_examples`, `workers` and `templates` go to `Reflect`.
     """
 
     def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
-                 demos: int = 3, retries: int = 2, temperature: float = 0.0, max_tokens: int = 400,
-                 budget: int = 3000, max_examples: int = 8, workers: int = 4, templates: Any = None,
-                 **options: Any) -> None:
+                 demos: int = 3, labeled: bool = True, retries: int = 2, temperature: float = 0.0,
+                 max_tokens: int = 400, budget: int = 3000, max_examples: int = 8, workers: int = 4,
+                 templates: Any = None, **options: Any) -> None:
         super().__init__(parameters, llm, retries=retries, **options)
         examples = [p for p in self.parameters if is_worked_examples(p)]
         others = [p for p in self.parameters if not is_worked_examples(p)]
-        self.demos = Demos(examples, k=demos) if examples else None
+        self.demos = Demos(examples, k=demos, labeled=labeled) if examples else None
         self.rewriter = Reflect(others, llm, retries=retries, temperature=temperature, max_tokens=max_tokens,
                                 budget=budget, max_examples=max_examples, workers=workers, templates=templates,
                                 explore=True) if others else None
         self.max_refused = REMEMBERED
         self._share()
+
+    @property
+    def uses_references(self) -> bool:
+        return self.demos is not None and self.demos.uses_references
 
     def _share(self) -> None:
         """One memory of refusals and one log for the recipe and its two parts."""

@@ -33,6 +33,7 @@ class Feedback:
     sender: Node | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     example_input: Any = None
+    reference: Any = None
 
     def __repr__(self) -> str:
         return f"Feedback({self.text[:60]!r}, output={self.output.name!r})"
@@ -50,13 +51,15 @@ def backward(
     feedback: str | Sequence[str] = "",
     *,
     inputs: Sequence[Any] | None = None,
+    references: Sequence[Any] | None = None,
     propagator: Any = None,
     retain_graph: bool = False,
 ) -> None:
     """Propagate `feedback` (one text per output) to every ancestor of `outputs`.
 
     `inputs` (one per output) are what the program was called with; each output's feedback record carries
-    its input to the optimizer (`Feedback.example_input`), whether or not the graph shows it.
+    its input to the optimizer (`Feedback.example_input`), whether or not the graph shows it. `references`
+    (one per output, None where unknown) are replies known to earn full marks (`Feedback.reference`).
 
     Each node's `.feedback` gains what it received, each record once. Without `retain_graph` the
     intermediate messages drop their feedback afterwards and refuse a second backward, as in PyTorch;
@@ -71,6 +74,9 @@ def backward(
     if inputs is not None and len(inputs) != len(outputs):
         raise ValueError(f"got {len(inputs)} inputs for {len(outputs)} outputs; pass the input each output was "
                          "made from, one per output (a list of one for a single output)")
+    if references is not None and len(references) != len(outputs):
+        raise ValueError(f"got {len(references)} references for {len(outputs)} outputs; pass one per output "
+                         "(None where no reference reply is known)")
     propagator = propagator or TraceGraph()
     order = topological_order(outputs)
     for node in order:
@@ -86,6 +92,8 @@ def backward(
         record = propagator.start(out, text)
         if inputs is not None:
             record.example_input = inputs[i]
+        if references is not None:
+            record.reference = references[i]
         pending.setdefault(id(out), {})[id(record)] = record
     for node in reversed(order):
         bucket = pending.pop(id(node), None)

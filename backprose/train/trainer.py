@@ -13,6 +13,7 @@ with the LLM cache the replayed part of the step costs no model call.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,8 @@ from backprose.train.rollout import Rollout, default_workers
 from backprose.train.strategies import make_strategy
 from backprose.train.strategies.base import mean
 from backprose.train.strategies.pareto import Pareto
+
+log = logging.getLogger("backprose")
 
 
 @dataclass
@@ -104,6 +107,21 @@ class Trainer:
         self.graph_outputs: list[Any] | None = None
         self.history: list[dict[str, Any]] = []
         self.start_state: dict[str, Any] | None = None  # the program before training, for before/after results
+        self._references: dict[str, str | None] = {}  # example id -> a reply proven right, see `reference`
+
+    def reference(self, example: Example) -> str | None:
+        """The example's target as text when the guide gives it full marks as an output, else None (a target
+        that is a test suite or a rubric is no reply). Judged once per example, at the guide's own cost."""
+        if example.id not in self._references:
+            ref = None
+            if isinstance(example.target, str | int | float) and not isinstance(example.target, bool):
+                text = str(example.target)
+                try:
+                    ref = text if text.strip() and self.guide(text, example).score >= 1 else None
+                except Exception as exc:  # a guide that cannot judge a bare target: no reference, said once
+                    log.info("no reference reply for example %s: the guide raised %s", example.id, exc)
+            self._references[example.id] = ref
+        return self._references[example.id]
 
     def feedback_text(self, rollout: Rollout) -> str:
         """The text sent backward from one judged output (its example's input goes beside it, see `Moves`)."""

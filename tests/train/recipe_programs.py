@@ -51,3 +51,12 @@ def by_angle(messages):
     prompt = messages[-1]["content"]
     value = GOOD if "the answer format." in prompt else "Add them." if "look at it from" in prompt else "Add carefully."
     return json.dumps({"diagnosis": "the replies are sentences", "instruction": value})
+
+
+def unlabeled(program, llm):
+    """The default recipe without labeled worked examples, for tests of the rewrite path: with them, these
+    sums are solved by the first step's targets alone and no rewrite is ever needed."""
+    from backprose.optimizers import Recipe
+    from backprose.train import Pareto
+
+    return {"optimizer": Recipe(program.parameters(), llm, labeled=False), "strategy": Pareto()}

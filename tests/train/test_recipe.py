@@ -5,7 +5,7 @@ import logging
 import re
 
 import pytest
-from recipe_programs import GOOD, Solver, by_angle, small_model, sums, teacher
+from recipe_programs import GOOD, Solver, by_angle, small_model, sums, teacher, unlabeled
 
 import backprose as bp
 from backprose.llm import Scripted
@@ -19,14 +19,26 @@ VAL = sums(5, 3)
 def test_train_without_an_optimizer_runs_the_recipe_and_learns_from_its_own_full_marks_runs():
     program = Solver(Scripted(small_model))
     optimizer_llm = Scripted(teacher(["Add the numbers carefully."]))  # its rewrites never help
-    trainer = Trainer(program, TRAIN, VAL, "numeric", optimizer_llm=optimizer_llm, steps=3, batch_size=4, seed=1)
-    assert isinstance(trainer.optimizer, Recipe) and isinstance(trainer.strategy, Pareto)
+    trainer = Trainer(program, TRAIN, VAL, "numeric", steps=3, batch_size=4, seed=1,
+                      **unlabeled(program, optimizer_llm))
     result = trainer.fit()
     assert result.initial_val == 0.0 and result.final_val == 1.0
     demo = program.demos.value[0]
     a, b = (int(x) for x in re.findall(r"\d+", demo["input"]))
     assert a == 1 and demo["reply"] == str(a + b)  # a real full-marks run: its input, the number the model gave
     assert program.instruction.value == "Add the numbers."
+
+
+def test_the_default_recipe_also_takes_a_missed_examples_target_as_a_worked_example():
+    program = Solver(Scripted(small_model))
+    optimizer_llm = Scripted(teacher(["Add the numbers carefully."]))
+    trainer = Trainer(program, TRAIN, VAL, "numeric", optimizer_llm=optimizer_llm, steps=3, batch_size=4, seed=1)
+    assert isinstance(trainer.optimizer, Recipe) and isinstance(trainer.strategy, Pareto)
+    assert trainer.fit().final_val == 1.0
+    sums_shown = [tuple(int(x) for x in re.findall(r"\d+", d["input"])) for d in program.demos.value]
+    assert all(d["reply"] == str(a + b) for d, (a, b) in zip(program.demos.value, sums_shown, strict=True))
+    assert any(a != 1 for a, _ in sums_shown)  # the model never answers those with the number: a target
+    assert any(a == 1 for a, _ in sums_shown)  # its own full-marks run is kept beside them
 
 
 def test_bp_train_with_no_optimizer_uses_the_recipe_on_the_given_model():
@@ -62,7 +74,8 @@ def test_a_proposal_that_repeats_a_refused_value_is_not_raced_again(caplog):
     program = Solver(Scripted(program_model))
     optimizer_llm = Scripted(teacher(["Add the numbers carefully."]))
     with caplog.at_level(logging.INFO, logger="backprose"):
-        bp.train(program, sums(2, 3), VAL, "numeric", optimizer_llm=optimizer_llm, steps=4, batch_size=2, seed=0)
+        bp.train(program, sums(2, 3), VAL, "numeric", steps=4, batch_size=2, seed=0,
+                 **unlabeled(program, optimizer_llm))
     assert 0 < calls.count("Add the numbers carefully.") <= 2  # raced on one minibatch's misses, never again
     assert "exploring retry" in caplog.text and "already tried and refused" in caplog.text
 
@@ -105,8 +118,8 @@ def test_resume_continues_a_recipe_run_exactly(tmp_path):
     questions: the exploring state (which angle comes next) is in the checkpoint."""
     def run(run_dir, steps, resume=False):
         program, llm = Solver(Scripted(small_model)), Scripted(by_angle)
-        result = Trainer(program, sums(2, 4), VAL, "numeric", optimizer_llm=llm, steps=steps, batch_size=2,
-                         seed=5, run_dir=run_dir).fit(resume=resume)
+        result = Trainer(program, sums(2, 4), VAL, "numeric", steps=steps, batch_size=2, seed=5, run_dir=run_dir,
+                         **unlabeled(program, llm)).fit(resume=resume)
         return result, program, llm
 
     whole, whole_program, whole_llm = run(tmp_path / "whole", 4)
@@ -125,7 +138,8 @@ def test_an_agents_worked_examples_are_trained_too_with_the_question_as_their_in
     result = bp.train(agent, TRAIN, VAL, "numeric", optimizer_llm=Scripted(teacher(["Add the numbers carefully."])),
                       steps=3, batch_size=4, seed=1)
     assert result.final_val == 1.0
-    assert agent.demos.value and all(d["input"].startswith("What is 1 plus") for d in agent.demos.value)
+    assert agent.demos.value and all(d["input"].startswith("What is ") for d in agent.demos.value)  # no instructions
+    assert all(d["reply"] == str(sum(int(x) for x in re.findall(r"\d+", d["input"]))) for d in agent.demos.value)
 
 
 def test_each_step_offers_the_examples_the_rewrite_and_both():
@@ -154,8 +168,8 @@ def test_a_run_killed_inside_a_rewrite_resumes_to_the_same_end(tmp_path):
             return by_angle(messages)
 
         program, llm = Solver(Scripted(small_model)), Scripted(model)
-        trainer = Trainer(program, sums(2, 4), VAL, "numeric", optimizer_llm=llm, steps=4, batch_size=2, seed=5,
-                          run_dir=run_dir)
+        trainer = Trainer(program, sums(2, 4), VAL, "numeric", steps=4, batch_size=2, seed=5, run_dir=run_dir,
+                          **unlabeled(program, llm))
         try:
             trainer.fit(resume=resume)
         except Killed:

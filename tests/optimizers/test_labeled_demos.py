@@ -1,0 +1,102 @@
+"""Labeled worked examples: a missed run whose example's target the guide accepts becomes (input, target)."""
+
+import logging
+
+import pytest
+
+import backprose as bp
+from backprose.llm import Scripted
+from backprose.optimizers.demos import Demos
+
+TRAIN = [{"input": f"{a}+{a}?", "target": str(2 * a), "id": f"t{a}"} for a in (1, 2, 3, 4)]
+VAL = [{"input": f"{a}+{a}?", "target": str(2 * a), "id": f"v{a}"} for a in (5, 6, 7, 8)]
+
+
+def few_shot_learner(messages):
+    """Answers in the target's format only after it has seen one worked example (an earlier assistant turn);
+    alone it rambles, as a small model does."""
+    a = int(messages[-1]["content"].split("+")[0])
+    shown = any(m["role"] == "assistant" for m in messages[:-1])
+    return str(2 * a) if shown else f"Let me think about {a} plus {a} step by step"
+
+
+class Solver(bp.Module):
+    def __init__(self, llm):
+        self.llm = llm
+        self.instruction = bp.param("Add.", name="instruction")
+        self.demos = bp.param([], name="demos")
+
+    def __call__(self, question):
+        return bp.call_llm(question, system=self.instruction, demos=self.demos, llm=self.llm)
+
+
+def test_a_missed_run_with_a_reference_becomes_a_labeled_example_and_a_full_marks_run_keeps_its_own_reply():
+    program = Solver(Scripted(lambda m: "4 (two and two)" if m[-1]["content"] == "2+2?" else "11"))
+    outs = [program(q) for q in ("5+5?", "2+2?")]
+    bp.backward(outs, ["Score: 0. Wrong.", "Score: 1. Correct."], inputs=["5+5?", "2+2?"], references=["10", None])
+    [proposal] = Demos(program.parameters()).propose()
+    assert proposal.values[program.demos] == [{"input": "5+5?", "reply": "10"},
+                                              {"input": "2+2?", "reply": "4 (two and two)"}]
+
+
+def test_without_references_a_minibatch_with_no_full_marks_run_gives_nothing():
+    program = Solver(Scripted(lambda m: "11"))
+    out = program("5+5?")
+    bp.backward([out], ["Score: 0. Wrong."], inputs=["5+5?"])
+    assert Demos(program.parameters()).propose() == []
+
+
+def test_a_reference_is_no_reply_for_a_call_in_the_middle_of_the_program():
+    llm = Scripted(lambda messages: "draft" if messages[0]["content"] == "First." else "final")
+    first = bp.Agent("First.", "Solve.", llm=llm, name="first", demos=[])
+    second = bp.Agent("Second.", "Polish.", llm=llm, name="second", demos=[])
+    out = second(first("5+5?"))
+    bp.backward([out], ["Score: 0. Wrong."], inputs=["5+5?"], references=["10"])
+    opt = Demos([*first.parameters(), *second.parameters()])
+    [proposal] = opt.propose()
+    assert first.demos not in proposal.values  # its reply is a draft, not the answer
+    assert proposal.values[second.demos] == [{"input": "draft", "reply": "10"}]
+
+
+def test_backward_refuses_references_that_do_not_match_the_outputs():
+    program = Solver(Scripted(lambda m: "11"))
+    out = program("5+5?")
+    with pytest.raises(ValueError, match="references"):
+        bp.backward([out], ["Score: 0."], references=["10", "12"])
+
+
+def test_training_from_zero_reaches_full_marks_on_validation_with_labeled_examples_alone():
+    llm = Scripted(few_shot_learner)
+    program = Solver(llm)
+    result = bp.train(program, TRAIN, VAL, "exact_match", Demos(program.parameters(), k=2), steps=2, seed=0)
+    assert result.initial_val == 0.0
+    assert result.final_val == 1.0
+    train_pairs = {(ex["input"], ex["target"]) for ex in TRAIN}
+    assert program.demos.value and {(d["input"], d["reply"]) for d in program.demos.value} <= train_pairs
+
+
+def test_a_target_the_guide_refuses_is_never_offered_and_the_guide_judges_each_target_once():
+    seen = []
+
+    def needs_prefix(output, example):  # the target alone lacks the format the guide asks for
+        seen.append(str(output))
+        return (1.0, "ok") if str(output) == f"Answer: {example.target}" else (0.0, "Reply 'Answer: <n>'.")
+
+    program = Solver(Scripted(few_shot_learner))
+    result = bp.train(program, TRAIN, VAL, needs_prefix, Demos(program.parameters()), steps=3, seed=0)
+    assert program.demos.value == [] and result.final_val == 0.0
+    targets = [t for t in seen if t.isdigit()]  # the guide was asked about each bare target
+    assert targets and len(targets) == len(set(targets))
+
+
+def test_a_guide_that_cannot_judge_a_bare_target_gives_no_reference_and_says_so(caplog):
+    def strict(output, example):
+        if str(output).isdigit():
+            raise TypeError("expected a program, got a number")
+        return 0.0
+
+    program = Solver(Scripted(few_shot_learner))
+    with caplog.at_level(logging.INFO, logger="backprose"):
+        bp.train(program, TRAIN, VAL, strict, Demos(program.parameters()), steps=1, seed=0)
+    assert program.demos.value == []
+    assert "no reference reply" in caplog.text and "expected a program" in caplog.text
