@@ -27,11 +27,14 @@ baseline, per task and seed:
 - QUICK (navigate, 1 seed, T = 20, P = 50, O = 2): 5 * (50 * 2.3 + 90) + 40 * 2.3 = 1117 s, 19 minutes.
   P = 50 is about the least that lets a change be accepted at all: 20 validation calls at the start, a
   minibatch and its race, then 20 more to validate the change.
-- FULL (T = 50, P = 60, O = 4, 1 seed): navigate 5 * (90 * 2.3 + 180) + 70 * 2.3 = 2096 s,
-  word_sorting 5 * (90 * 2.9 + 180) + 70 * 2.9 = 2408 s, date_understanding 5 * (90 * 4.3 + 180) +
-  70 * 4.3 = 3136 s: 7640 s, 2.1 hours. logical_deduction (3136 s) and humaneval (T = 60:
-  5 * (100 * 6.4 + 180) + 80 * 6.4 = 4612 s) do not fit beside them: run them with `--tasks` into the
-  same `--out` folder (one results file, one table), and each further seed costs as much again.
+- FULL (T = 50, P = 60, O = 4, 1 seed): date_understanding and logical_deduction 5 * (90 * 4.3 + 180) +
+  70 * 4.3 = 3136 s each, navigate 5 * (90 * 2.3 + 180) + 70 * 2.3 = 2096 s: 8368 s, 2.3 hours.
+  word_sorting (2408 s) and humaneval (T = 60: 5 * (100 * 6.4 + 180) + 80 * 6.4 = 4612 s) do not fit
+  beside them: run them with `--tasks` into the same `--out` folder (one results file, one table), and
+  each further seed costs as much again. word_sorting gave way because the 0.5B model scored 0 on its
+  validation split with every instruction and worked example tried (it drops and merges words), so
+  there it cannot tell systems apart; on date_understanding and logical_deduction the instruction and the
+  worked examples move its validation score (0.00 to 0.65 and 0.19 to 0.38 in the trials made).
 On a machine shared with other work, expect three to five times these times (the measured rates above).
 """
 
@@ -82,7 +85,7 @@ class Plan:
 
 
 QUICK = Plan(tasks=("navigate",), seeds=(0,), test={"navigate": 20}, program_calls=50, optimizer_calls=2)
-FULL = Plan(tasks=("navigate", "word_sorting", "date_understanding"), seeds=(0,),
+FULL = Plan(tasks=("date_understanding", "logical_deduction", "navigate"), seeds=(0,),
             test={t: 50 for t in TASKS} | {"humaneval": 60}, program_calls=60, optimizer_calls=4)
 
 
