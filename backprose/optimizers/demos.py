@@ -165,13 +165,14 @@ class Demos(Optimizer):
             if not p.trainable or not is_worked_examples(p):
                 continue
             pairs = [pair for out, asked in solved(p.feedback) if (pair := worked_example(p, out, asked))]
-            # labeled ones first: the model's own full-marks replies are kept over them when `k` cuts
-            pairs = [*(labeled(p, p.feedback) if self.labeled else ()), *pairs]
-            bank = self.bank.setdefault(p.name, [])
+            bank = self.bank.setdefault(p.name, [])  # the model's own runs only; a target comes back whenever
+            # its example is missed again
             for given, reply in pairs:
                 if [given, reply] not in bank:
                     bank.append([given, reply])
             del bank[:-BANK]
+            # labeled ones first: the model's own full-marks replies are kept over them when `k` cuts
+            pairs = [*(labeled(p, p.feedback) if self.labeled else ()), *pairs]
             tries = [add_demos(p._value, pairs, self.k)] + [add_demos(p._value, [(g, r)], self.k) for g, r in
                                                               reversed(bank)]
             for i, value in enumerate(tries):
@@ -201,8 +202,7 @@ class Demos(Optimizer):
             if ready:
                 logger.info("Demos: no new run with full marks to keep as a worked example")
             return None
-        reasoning = "; ".join(f"{p.name}: keep the input and reply of {len(v) - _kept(p._value, v)} run(s) that "
-                              "scored full marks as worked examples" for p, v in values.items())
+        reasoning = "; ".join(f"{p.name}: {_described(p, v)}" for p, v in values.items())
         self.log.append({"kind": "demos", "parameters": [p.name for p in values]})
         return Proposal(dict(values), reasoning, {}, {"demos": True})
 
@@ -219,6 +219,13 @@ class Demos(Optimizer):
         return super().no_proposal()
 
 
-def _kept(old: Sequence[Mapping[str, str]], new: Sequence[Mapping[str, str]]) -> int:
-    inputs = {d["input"] for d in old}
-    return sum(1 for d in new if d["input"] in inputs)
+def _described(p: Parameter, value: Sequence[Mapping[str, str]]) -> str:
+    """What a new worked-example list adds, by kind: the model's own full-marks runs, or labeled targets."""
+    targets = {(given, reply) for given, reply in labeled(p, p.feedback)}
+    held = {d["input"] for d in p._value}
+    new = [(d["input"], d["reply"]) for d in value if d["input"] not in held]
+    by_target = sum(1 for pair in new if pair in targets)
+    parts = ([f"the input and reply of {len(new) - by_target} run(s) that scored full marks"]
+             if len(new) > by_target else []) + ([f"{by_target} missed input(s) with the target the guide "
+                                                    "accepts as the reply"] if by_target else [])
+    return "keep as worked examples " + " and ".join(parts)

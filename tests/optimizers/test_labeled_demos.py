@@ -37,6 +37,18 @@ def test_a_missed_run_with_a_reference_becomes_a_labeled_example_and_a_full_mark
     [proposal] = Demos(program.parameters()).propose()
     assert proposal.values[program.demos] == [{"input": "5+5?", "reply": "10"},
                                               {"input": "2+2?", "reply": "4 (two and two)"}]
+    assert proposal.reasoning == ("demos: keep as worked examples the input and reply of 1 run(s) that scored full "
+                                  "marks and 1 missed input(s) with the target the guide accepts as the reply")
+
+
+def test_a_labeled_example_is_not_banked_as_if_it_were_a_run_of_the_model():
+    program = Solver(Scripted(lambda m: "11"))
+    out = program("5+5?")
+    bp.backward([out], ["Score: 0. Wrong."], inputs=["5+5?"], references=["10"])
+    opt = Demos(program.parameters())
+    [proposal] = opt.propose()
+    assert proposal.values[program.demos] == [{"input": "5+5?", "reply": "10"}]
+    assert opt.bank == {"demos": []}
 
 
 def test_without_references_a_minibatch_with_no_full_marks_run_gives_nothing():
