@@ -133,11 +133,12 @@ def add_demos(held: Sequence[Mapping[str, str]], pairs: Iterable[tuple[str, str]
 
 
 class Demos(Optimizer):
-    """Add full-marks runs of the minibatch to each worked-examples parameter; see the module docstring.
+    """Add the minibatch's full-marks runs, and missed inputs with targets the guide accepts, to each
+    worked-examples parameter; see the module docstring.
 
     `k` is how many worked examples a parameter keeps at most; `labeled=False` keeps only the model's own
-    full-marks runs (no targets as replies). Parameters that do not hold worked
-    examples are left alone (another optimizer may handle them, as the default recipe does).
+    full-marks runs (no targets as replies). Parameters that do not hold worked examples are left alone
+    (another optimizer may handle them, as the default recipe does).
     """
 
     def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
@@ -158,8 +159,8 @@ class Demos(Optimizer):
         return [p for p in self.parameters if is_worked_examples(p)]
 
     def values_for(self, params: Iterable[Parameter]) -> dict[Parameter, list[dict[str, str]]]:
-        """The new list for each of `params` that has a full-marks run it does not hold yet (and whose new
-        list was not refused before)."""
+        """The new list for each of `params` that has a full-marks run or a labeled example it does not hold
+        yet (and whose new list was not refused before)."""
         values = {}
         for p in params:
             if not p.trainable or not is_worked_examples(p):
@@ -200,7 +201,8 @@ class Demos(Optimizer):
         values = self.values_for(ready)
         if not values:
             if ready:
-                logger.info("Demos: no new run with full marks to keep as a worked example")
+                logger.info("Demos: no new run with full marks, nor a missed input with an accepted target, to "
+                            "keep as a worked example")
             return None
         reasoning = "; ".join(f"{p.name}: {_described(p, v)}" for p, v in values.items())
         self.log.append({"kind": "demos", "parameters": [p.name for p in values]})
@@ -215,7 +217,8 @@ class Demos(Optimizer):
 
     def no_proposal(self) -> str:
         if any(p.feedback for p in self.targets()):
-            return "no run of the minibatch scored full marks with an input the worked examples do not hold"
+            return ("no run of the minibatch scored full marks, and no missed one has a target the guide accepts, "
+                    "with an input the worked examples do not hold")
         return super().no_proposal()
 
 

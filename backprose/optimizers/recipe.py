@@ -108,8 +108,8 @@ class Recipe(Optimizer):
     def no_proposal(self) -> str:
         if not self.trainable():
             return super().no_proposal()
-        return ("no run scored full marks with an input the worked examples lack, and the rewrite gave no usable "
-                "new value")
+        return ("no new worked example (no run scored full marks, and no missed one has a target the guide "
+                "accepts, with an input the worked examples lack), and the rewrite gave no usable new value")
 
     def record_refusal(self, update: Update, reason: str) -> None:
         if self.rewriter is not None:

@@ -98,13 +98,13 @@ class Moves:
             if not traced or all(r.score >= 1 for r in results):
                 return []
             texts = [t.feedback_text(r) for r in traced]
+            # An optimizer that keeps worked examples also gets, for each missed example, its target when the
+            # guide gives that target full marks: a reply proven right without a correct run.
+            refs = ([t.reference(r.example) if r.score < 1 else None for r in traced]
+                    if getattr(t.optimizer, "uses_references", False) else None)
             # each example's input goes with its feedback: a program may pass it to a model call as a
             # plain string, and then no node in the graph shows what was asked.
             # An optimizer that writes its own gradients (TextGrad) brings its propagator
-            # an optimizer that keeps worked examples also gets, for each missed example, its target when the
-            # guide gives that target full marks: a reply proven right without a correct run
-            refs = ([t.reference(r.example) if r.score < 1 else None for r in traced]
-                    if getattr(t.optimizer, "uses_references", False) else None)
             backward([r.output for r in traced], texts,  # type: ignore[misc]
                      inputs=[r.example.input for r in traced], references=refs,
                      propagator=getattr(t.optimizer, "propagator", None))
