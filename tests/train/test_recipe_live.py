@@ -28,13 +28,14 @@ class Solver(bp.Module):
 def test_bp_train_with_no_optimizer_runs_the_recipe_on_the_real_model(local_llm):
     program = Solver(local_llm)
     trainer = Trainer(program, QUESTIONS[:4], QUESTIONS[4:], "numeric", optimizer_llm=local_llm, steps=1,
-                      batch_size=2, budget=Budget(calls=8), seed=0)
+                      batch_size=2, budget=Budget(calls=16), seed=0)  # room for one whole step: a race of up to
+    # three candidates (worked examples, a rewrite with its retries, both) and their validation
     assert isinstance(trainer.optimizer, Recipe)
     result = trainer.fit()
-    assert result.spent["calls"] <= 8 and len(result.history) == 1
+    assert result.spent["calls"] <= 16 and len(result.history) == 1
     [step] = result.history  # the recipe was asked, unless the minibatch was already solved
     assert step["proposals"] >= 1 or "full marks" in step["reason"], step
     assert result.final_val >= result.initial_val
-    for demo in program.demos.value:  # whatever was kept is a real, correct run: input asked, reply given
+    for demo in program.demos.value:  # whatever was kept is right: a correct run, or a target as the reply
         asked = next(target for question, target in QUESTIONS if question == demo["input"])
         assert str(asked) in demo["reply"]
