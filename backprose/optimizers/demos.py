@@ -158,9 +158,9 @@ class Demos(Optimizer):
     def targets(self) -> list[Parameter]:
         return [p for p in self.parameters if is_worked_examples(p)]
 
-    def values_for(self, params: Iterable[Parameter]) -> dict[Parameter, list[dict[str, str]]]:
-        """The new list for each of `params` that has a full-marks run or a labeled example it does not hold
-        yet (and whose new list was not refused before)."""
+    def values_for(self, params: Iterable[Parameter]) -> dict[Parameter, tuple[list[dict[str, str]], str]]:
+        """The new list, and what it adds, for each of `params` that has a full-marks run or a labeled example
+        it does not hold yet (and whose new list was not refused before)."""
         values = {}
         for p in params:
             if not p.trainable or not is_worked_examples(p):
@@ -173,7 +173,8 @@ class Demos(Optimizer):
                     bank.append([given, reply])
             del bank[:-BANK]
             # labeled ones first: the model's own full-marks replies are kept over them when `k` cuts
-            pairs = [*(labeled(p, p.feedback) if self.labeled else ()), *pairs]
+            targets = labeled(p, p.feedback) if self.labeled else []
+            pairs = [*targets, *pairs]
             tries = [add_demos(p._value, pairs, self.k)] + [add_demos(p._value, [(g, r)], self.k) for g, r in
                                                               reversed(bank)]
             for i, value in enumerate(tries):
@@ -186,7 +187,7 @@ class Demos(Optimizer):
                 if i:
                     logger.info("Demos: %s: no new full-marks run in this minibatch; offering one from an "
                                 "earlier minibatch", p.name)
-                values[p] = value
+                values[p] = (value, _described(p._value, value, set(targets)))
                 break
         return values
 
@@ -198,15 +199,15 @@ class Demos(Optimizer):
     def proposal_for(self, params: Iterable[Parameter]) -> Proposal | None:
         """The proposal over `params` (those holding worked examples), for a caller that chose them."""
         ready = [p for p in params if is_worked_examples(p)]
-        values = self.values_for(ready)
-        if not values:
+        found = self.values_for(ready)
+        if not found:
             if ready:
                 logger.info("Demos: no new run with full marks, nor a missed input with an accepted target, to "
                             "keep as a worked example")
             return None
-        reasoning = "; ".join(f"{p.name}: {_described(p, v)}" for p, v in values.items())
-        self.log.append({"kind": "demos", "parameters": [p.name for p in values]})
-        return Proposal(dict(values), reasoning, {}, {"demos": True})
+        reasoning = "; ".join(f"{p.name}: {said}" for p, (_, said) in found.items())
+        self.log.append({"kind": "demos", "parameters": [p.name for p in found]})
+        return Proposal({p: value for p, (value, _) in found.items()}, reasoning, {}, {"demos": True})
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "bank": {name: [list(x) for x in runs] for name, runs in self.bank.items()}}
@@ -222,10 +223,10 @@ class Demos(Optimizer):
         return super().no_proposal()
 
 
-def _described(p: Parameter, value: Sequence[Mapping[str, str]]) -> str:
-    """What a new worked-example list adds, by kind: the model's own full-marks runs, or labeled targets."""
-    targets = {(given, reply) for given, reply in labeled(p, p.feedback)}
-    held = {d["input"] for d in p._value}
+def _described(held_list: Sequence[Mapping[str, str]], value: Sequence[Mapping[str, str]],
+               targets: set[tuple[str, str]]) -> str:
+    """What `value` adds to `held_list`, by kind: the model's own full-marks runs, or labeled `targets`."""
+    held = {d["input"] for d in held_list}
     new = [(d["input"], d["reply"]) for d in value if d["input"] not in held]
     by_target = sum(1 for pair in new if pair in targets)
     parts = ([f"the input and reply of {len(new) - by_target} run(s) that scored full marks"]

@@ -62,6 +62,13 @@ def test_a_run_with_full_marks_becomes_the_worked_example_of_the_agent_in_turn_w
     assert turns == ["system", "user", "assistant", "user"] and llm.prompts[-1][2]["content"] == "4"
 
 
+def refuse_and_run_again(net, opt, proposal):
+    """The trainer's part after a losing candidate: refuse it, clear the feedback, run the minibatch again."""
+    opt.record_refusal(opt.apply(proposal), "not better on the minibatch")
+    for p in net.parameters():
+        p.zero_feedback()
+    judged(net)
+
 def test_a_refused_example_is_not_offered_again_and_the_rewriter_takes_over(spec):
     seen = []
     llm = player(lambda m: "4" if "2 + 2?" in m[-1]["content"] else "12", update=lambda u: seen.append(u) or "NEW")
@@ -70,10 +77,7 @@ def test_a_refused_example_is_not_offered_again_and_the_rewriter_takes_over(spec
     judged(net)
     [first] = opt.propose(1)
     assert {p.name for p in first.values} == {"solve.a.demos", "solve.b.demos", "answer.writer.demos"}
-    opt.record_refusal(opt.apply(first), "not better on the minibatch")
-    for p in net.parameters():
-        p.zero_feedback()
-    judged(net)
+    refuse_and_run_again(net, opt, first)
     [second] = opt.propose(1)
     assert all(p.name.endswith(".instructions") for p in second.values) and seen
 
@@ -145,10 +149,7 @@ def test_demos_only_offers_worked_examples_and_never_asks_the_model_for_a_rewrit
     calls = len(llm.prompts)
     [proposal] = opt.propose(1)
     assert {p.name for p in proposal.values} == {"solve.a.demos", "solve.b.demos", "answer.writer.demos"}
-    opt.record_refusal(opt.apply(proposal), "not better on the minibatch")
-    for p in net.parameters():
-        p.zero_feedback()
-    judged(net)
+    refuse_and_run_again(net, opt, proposal)
     assert opt.propose(1) == []  # the only example was refused: nothing else may change
     assert "full marks" in opt.no_proposal()
     assert len(llm.prompts) == calls + 6  # the second runs' agent calls only: no gradient, no rewrite
