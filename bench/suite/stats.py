@@ -121,6 +121,18 @@ def overlaps(task_rows: Sequence[Row]) -> str:
     return "intervals apart: " + ", ".join(apart) + "; all other pairs overlap"
 
 
+def scored_sizes(cells: Sequence[dict[str, Any]]) -> dict[str, int | list[int]]:
+    """The number of test items each task's cells were scored on: what the test split held, which a grouped
+    split can make differ from the size asked for. Cells of one task that disagree show every size."""
+    sizes: dict[str, list[int]] = {}
+    for cell in cells:
+        if cell.get("status") == "done" and "test" in cell:
+            found = sizes.setdefault(cell["task"], [])
+            if len(cell["test"]) not in found:
+                found.append(len(cell["test"]))
+    return {task: n[0] if len(n) == 1 else sorted(n) for task, n in sizes.items()}
+
+
 def table(cells: Sequence[dict[str, Any]], config: dict[str, Any]) -> str:
     """The Markdown table with its header: command, commit, budgets, temperatures and date."""
     commits = sorted({c.get("commit", "unknown") for c in cells})
@@ -133,7 +145,7 @@ def table(cells: Sequence[dict[str, Any]], config: dict[str, Any]) -> str:
         f"Date: {config.get('date', '?')}; models: program `{config.get('program_model')}`, optimizer "
         f"`{config.get('optimizer_model')}`",
         f"Budgets per training run: {budgets.get('program_calls')} program calls, {budgets.get('optimizer_calls')} "
-        f"optimizer calls; test items per seed: {config.get('test_sizes')}",
+        f"optimizer calls; test items scored per seed: {scored_sizes(cells) or config.get('test_sizes')}",
         f"Temperatures (pinned by the proxy): program {temps.get('program')}, optimizer {temps.get('optimizer')}",
         "",
         "Test accuracy is the mean over seeds; the interval is a 95% bootstrap over seeds and test items. Calls are "

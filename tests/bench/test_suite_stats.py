@@ -65,6 +65,15 @@ def test_the_table_carries_the_command_commit_budgets_temperatures_and_date():
         assert part in text
 
 
+def test_the_table_gives_the_test_items_each_task_was_scored_on_not_the_size_asked_for():
+    cells = [cell("a", 0, [1.0] * 51, task="logical_deduction"), cell("b", 0, [0.0] * 51, task="logical_deduction"),
+             cell("a", 0, [1.0] * 50)]
+    text = table(cells, CONFIG | {"test_sizes": {"logical_deduction": 50, "navigate": 50}})
+    assert "test items scored per seed: {'logical_deduction': 51, 'navigate': 50}" in text
+    mixed = table([cell("a", 0, [1.0] * 49), cell("a", 1, [1.0] * 50)], CONFIG)
+    assert "{'navigate': [49, 50]}" in mixed
+
+
 def test_rows_average_calls_over_seeds_and_mark_an_exceeded_budget():
     cells = [cell("a", 0, [1.0] * 10, program=10), cell("a", 1, [1.0] * 10, program=20, over=True),
              cell("b", 0, [0.0] * 10), cell("c", 0, [], status="failed")]
