@@ -14,12 +14,18 @@ target when the guide scores that target full marks) yields a labeled worked exa
 reference as its reply, as DSPy's labeled demos do; only where the model call's reply is itself the judged
 output, since a target is no reply for a call in the middle of a program. A small model that cannot yet
 answer right gets its worked examples this way, which its own runs would never give it.
+
+Labeled examples need no run, so when the minibatch has fewer than `k` to give, the trainer also offers
+(`offer`) the targets of train examples outside it. They are taken only when every run of the minibatch
+shows the model call getting the example's input verbatim and replying with the judged output: then the
+same input with its target is exactly the turn a right run would have made. A program that rewrites its
+input before the call gets no such example, since the call's input for an unrun example is unknown.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from backprose.agent import check_demos, first_call
@@ -32,7 +38,7 @@ from backprose.optimizers.problem import input_text
 from backprose.optimizers.reduce import default_score
 from backprose.trace.graph import minimal_subgraph
 
-__all__ = ["Demos", "add_demos", "is_worked_examples", "labeled", "worked_example"]
+__all__ = ["Demos", "add_demos", "is_worked_examples", "labeled", "passes_input_through", "worked_example"]
 
 logger = logging.getLogger(__name__)
 BANK = 16  # full-marks runs remembered per parameter, for minibatches without one of their own
@@ -123,6 +129,23 @@ def labeled(p: Node, records: Iterable[Any]) -> list[tuple[str, str]]:
     return out
 
 
+def passes_input_through(p: Node, records: Iterable[Any]) -> bool:
+    """Whether every run in `records` (at least one) fed its example's input, as it is, to the first call
+    `p` feeds, and that call's reply is the judged output: then an unrun example's input and target make
+    the turn a right run would have made."""
+    seen: set[int] = set()
+    for record in records:
+        if record.extra.get("gradient") or id(record.output) in seen:
+            continue
+        seen.add(id(record.output))
+        if record.example_input is None or first_call(p, record.output) is not record.output:
+            return False
+        pair = worked_example(p, record.output, record.example_input)
+        if pair is None or pair[0] != input_text(record.example_input):
+            return False
+    return bool(seen)
+
+
 def add_demos(held: Sequence[Mapping[str, str]], pairs: Iterable[tuple[str, str]], k: int) -> list[dict[str, str]]:
     """`held` plus each pair whose input it does not hold yet, newest last, keeping the last `k`."""
     out = [dict(d) for d in held]
@@ -149,6 +172,17 @@ class Demos(Optimizer):
         self.k = k
         self.labeled = labeled
         self.bank: dict[str, list[list[str]]] = {}  # parameter name -> [input, reply] of full-marks runs
+        self.spares: Iterator[tuple[Any, str]] | None = None  # this step's labeled examples outside the minibatch
+
+    def offer(self, spares: Iterable[tuple[Any, str]]) -> None:
+        """(input, target) of train examples outside this step's minibatch, each target one the guide gives
+        full marks; drawn lazily, only as far as a list short of `k` needs (see the module docstring).
+        The offer lasts until `zero_feedback`."""
+        self.spares = iter(spares)
+
+    def zero_feedback(self) -> None:
+        super().zero_feedback()
+        self.spares = None
 
     @property
     def uses_references(self) -> bool:
@@ -174,7 +208,8 @@ class Demos(Optimizer):
             del bank[:-BANK]
             # labeled ones first: the model's own full-marks replies are kept over them when `k` cuts
             targets = labeled(p, p.feedback) if self.labeled else []
-            pairs = [*targets, *pairs]
+            spare = self._spares_for(p, [*targets, *pairs]) if self.labeled else []
+            pairs = [*targets, *spare, *pairs]
             tries = [add_demos(p._value, pairs, self.k)] + [add_demos(p._value, [(g, r)], self.k) for g, r in
                                                               reversed(bank)]
             for i, value in enumerate(tries):
@@ -187,9 +222,26 @@ class Demos(Optimizer):
                 if i:
                     logger.info("Demos: %s: no new full-marks run in this minibatch; offering one from an "
                                 "earlier minibatch", p.name)
-                values[p] = (value, _described(p._value, value, set(targets)))
+                values[p] = (value, _described(p._value, value, set(targets), set(spare)))
                 break
         return values
+
+    def _spares_for(self, p: Parameter, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Offered labeled examples that fill `p`'s list up to `k` beside `pairs`, when its runs show the
+        call gets the example's input verbatim; drawn from the offer, so a later parameter gets the next."""
+        room = self.k - len(add_demos(p._value, pairs, self.k + len(pairs)))
+        if room <= 0 or self.spares is None or not passes_input_through(p, p.feedback):
+            return []
+        held = {d["input"] for d in p._value} | {given for given, _ in pairs}
+        out: list[tuple[str, str]] = []
+        for given, reply in self.spares:
+            text = input_text(given)
+            if text.strip() and text not in held:
+                held.add(text)
+                out.append((text, reply))
+                if len(out) == room:
+                    break
+        return out
 
     def propose(self, n: int = 1, **options: Any) -> list[Proposal]:
         """At most one proposal (the examples are taken, not sampled); none when no run scored full marks."""
@@ -224,12 +276,16 @@ class Demos(Optimizer):
 
 
 def _described(held_list: Sequence[Mapping[str, str]], value: Sequence[Mapping[str, str]],
-               targets: set[tuple[str, str]]) -> str:
-    """What `value` adds to `held_list`, by kind: the model's own full-marks runs, or labeled `targets`."""
+               targets: set[tuple[str, str]], spare: set[tuple[str, str]]) -> str:
+    """What `value` adds to `held_list`, by kind: the model's own full-marks runs, labeled `targets` of missed
+    runs, or labeled `spare` examples from outside the minibatch."""
     held = {d["input"] for d in held_list}
     new = [(d["input"], d["reply"]) for d in value if d["input"] not in held]
     by_target = sum(1 for pair in new if pair in targets)
-    parts = ([f"the input and reply of {len(new) - by_target} run(s) that scored full marks"]
-             if len(new) > by_target else []) + ([f"{by_target} missed input(s) with the target the guide "
-                                                    "accepts as the reply"] if by_target else [])
+    by_spare = sum(1 for pair in new if pair in spare and pair not in targets)
+    own = len(new) - by_target - by_spare
+    parts = ([f"the input and reply of {own} run(s) that scored full marks"] if own else []) + (
+        [f"{by_target} missed input(s) with the target the guide accepts as the reply"] if by_target else []) + (
+        [f"{by_spare} training input(s) not run this step, with the target the guide accepts as the reply"]
+        if by_spare else [])
     return "keep as worked examples " + " and ".join(parts)

@@ -102,6 +102,9 @@ class Moves:
             # guide gives that target full marks: a reply proven right without a correct run.
             refs = ([t.reference(r.example) if r.score < 1 else None for r in traced]
                     if getattr(t.optimizer, "uses_references", False) else None)
+            offer = getattr(t.optimizer, "offer", None)
+            if refs is not None and offer is not None:  # and, drawn only as far as needed, the rest of train's
+                offer(t.spare_references(self.batch))
             # each example's input goes with its feedback: a program may pass it to a model call as a
             # plain string, and then no node in the graph shows what was asked.
             # An optimizer that writes its own gradients (TextGrad) brings its propagator

@@ -12,11 +12,12 @@ with the LLM cache the replayed part of the step costs no model call.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,17 @@ class Trainer:
                     log.info("no reference reply for example %s: the guide raised %s", example.id, exc)
             self._references[example.id] = ref
         return self._references[example.id]
+
+    def spare_references(self, batch: Sequence[Example]) -> Iterator[tuple[Any, str]]:
+        """(input, reference reply) of the train examples outside `batch`, in an order fixed by the seed, each
+        judged only when drawn: worked examples that need no run (see `Demos.offer`)."""
+        inside = {ex.id for ex in batch}
+        rest = sorted((ex for ex in self.train if ex.id not in inside),
+                      key=lambda ex: hashlib.sha256(f"{self.seed}:{ex.id}".encode()).digest())
+        for ex in rest:
+            ref = self.reference(ex)
+            if ref is not None:
+                yield ex.input, ref
 
     def feedback_text(self, rollout: Rollout) -> str:
         """The text sent backward from one judged output (its example's input goes beside it, see `Moves`)."""

@@ -112,3 +112,43 @@ def test_a_guide_that_cannot_judge_a_bare_target_gives_no_reference_and_says_so(
         bp.train(program, TRAIN, VAL, strict, Demos(program.parameters()), steps=1, seed=0)
     assert program.demos.value == []
     assert "no reference reply" in caplog.text and "expected a program" in caplog.text
+
+
+WIDE_TRAIN = [{"input": f"{a}+{a}?", "target": str(2 * a), "id": f"w{a}"} for a in range(1, 11)]
+
+
+def test_a_short_list_is_filled_from_train_examples_outside_the_minibatch_judging_only_what_it_takes():
+    judged = []
+
+    def exact(output, example):
+        judged.append((example.id, str(output)))
+        return float(str(output) == example.target)
+
+    program = Solver(Scripted(few_shot_learner))
+    opt = Demos(program.parameters(), k=5)
+    result = bp.train(program, WIDE_TRAIN, VAL, exact, opt, batch_size=2, steps=1, seed=0)
+    [step] = result.history
+    held = {(d["input"], d["reply"]) for d in program.demos.value}
+    assert len(held) == 5 and held <= {(ex["input"], ex["target"]) for ex in WIDE_TRAIN}
+    batch = {ex["input"] for ex in WIDE_TRAIN if ex["id"] in step["batch"]}
+    assert batch <= {i for i, _ in held}  # the minibatch's own misses, then three from the rest of train
+    assert "2 missed input(s)" in step["update"]["reasoning"]
+    assert "3 training input(s) not run this step" in step["update"]["reasoning"]
+    bare = [i for i, out in judged if i.startswith("w") and out.isdigit()]  # the program rambles on train
+    assert len(set(bare)) == 5  # two misses and three drawn: the other five train targets were never judged
+    assert result.final_val == 1.0
+
+
+def test_no_train_example_is_offered_when_the_call_does_not_get_the_input_verbatim():
+    class Rewrites(Solver):
+        def __call__(self, question):
+            return bp.call_llm(bp.bundle(name="restate")(lambda q: f"Question: {q}")(question),
+                               system=self.instruction, demos=self.demos, llm=self.llm)
+
+    program = Rewrites(Scripted(lambda m: "11"))
+    opt = Demos(program.parameters(), k=5)
+    result = bp.train(program, WIDE_TRAIN, VAL, "exact_match", opt, batch_size=2, steps=1, seed=0)
+    [step] = result.history
+    inputs = [d["input"] for d in step["update"]["changes"][0]["new"]]
+    assert len(inputs) == 2 and all(i.startswith("Question: ") for i in inputs)  # only the two it ran
+    assert "not run this step" not in step["update"]["reasoning"]
