@@ -38,17 +38,23 @@ def command() -> str:
     return " ".join(shlex.quote(a) for a in [*head, *sys.argv[1:]])
 
 
-def commit() -> str:
-    """The code version measured: the short commit, marked `+dirty` when the tree has uncommitted changes."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+def commit(root: Path | None = None, out: Path | None = None) -> str:
+    """The code version measured: the short commit of `root` (default: this checkout), marked `+dirty` when
+    tracked or new files differ from it, leaving out the run folder `out` (a run inside the checkout writes
+    there). Every bench table prints this one mark."""
+    root = root or Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False).stdout.strip()
+        except OSError:  # no git on this machine
+            return ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    exclude = []
+    if out is not None and out.resolve().is_relative_to(root.resolve()):
+        exclude = [f":(exclude){out.resolve().relative_to(root.resolve())}"]
+    return head + ("+dirty" if head != "unknown" and git("status", "--porcelain", "--", ".", *exclude) else "")
 
 
 class Cells:

@@ -48,7 +48,6 @@ import json
 import logging
 import os
 import shlex
-import subprocess
 import sys
 import time
 import traceback
@@ -58,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from backprose.errors import BackproseError
+from bench.cells import commit
 from bench.suite import program, stats
 from bench.suite.proxy import Proxy, Route
 from bench.suite.systems.base import SYSTEMS, Env
@@ -136,16 +136,6 @@ def load_systems(wanted: Sequence[str] = ()) -> dict[str, Any]:
     if unknown:
         raise SystemExit(f"unknown system(s) {', '.join(unknown)}; available: {', '.join(SYSTEMS)}")
     return {name: SYSTEMS[name] for name in (wanted or SYSTEMS)}
-
-
-def commit(root: Path, out: Path) -> str:
-    """The code version: the short commit, and "dirty" when tracked or new files differ from it."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False).stdout.strip()
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    exclude = [f":(exclude){out.resolve().relative_to(root)}"] if out.resolve().is_relative_to(root) else []
-    return head + (" dirty" if git("status", "--porcelain", "--", ".", *exclude) else "")
 
 
 def run_cell(name: str, factory: Any, task: Task, proxy: Proxy, plan: Plan, out: Path, version: str) -> dict[str, Any]:

@@ -11,9 +11,10 @@ import pytest
 from suite_fixtures import multiple_choice_task
 
 from backprose.testing_server import FakeOpenAIServer
+from bench.cells import commit
 from bench.suite import program
 from bench.suite.proxy import Route
-from bench.suite.run import Plan, SealedTestSplitRead, commit, execute
+from bench.suite.run import Plan, SealedTestSplitRead, execute
 from bench.suite.systems.baseline import Baseline
 from bench.suite.tasks import load_task
 
@@ -161,7 +162,10 @@ def test_the_commit_says_dirty_when_the_code_differs_but_not_for_the_run_folder(
     (tmp_path / "runs/results.jsonl").write_text("{}\n")
     assert commit(tmp_path, tmp_path / "runs") == head
     (tmp_path / "a.py").write_text("x = 2\n")
-    assert commit(tmp_path, Path(tmp_path / "runs")) == head + " dirty"
+    assert commit(tmp_path, Path(tmp_path / "runs")) == head + "+dirty"
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "new.py").write_text("y = 1\n")  # a new file the measured code may import
+    assert commit(tmp_path, tmp_path / "runs") == head + "+dirty"
 
 
 def test_a_peer_module_that_is_missing_or_breaks_on_import_is_logged_and_left_out(tmp_path, monkeypatch, caplog):
