@@ -202,8 +202,9 @@ class Trainer:
                     batch = rng.sample(list(self.train), min(self.batch_size, len(self.train)))
                     try:
                         record, current, current_val = self._step(step, batch, rng, current, current_val)
-                    except CallBudgetExhausted:
-                        stopped = (f"budget of {self.budget.calls} model calls reached during a step; its "
+                    except CallBudgetExhausted as exc:
+                        # the limit that refused: the run's own, or a narrower one (a capped client of one model)
+                        stopped = (f"budget of {exc.limit} model calls reached during a step; its "
                                    "unfinished change was dropped")
                         break
                     stale = 0 if record["improved"] else stale + 1

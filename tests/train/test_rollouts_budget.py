@@ -144,3 +144,24 @@ def test_a_candidate_cut_off_by_the_call_budget_is_not_kept():
                      budget=Budget(calls=4)).fit()
     assert "during a step" in result.stopped and len(llm.prompts) == 4
     assert agent.instructions.value == "start"
+
+
+def test_the_stop_reason_names_the_limit_that_refused_not_the_runs_own():
+    from backprose.errors import CallBudgetExhausted
+    from backprose.llm import Scripted
+    from backprose.optimizers import OptoPrime
+
+    module = Multiplier(1)
+    replies = iter(['{"reasoning": "x", "suggestion": {"k": 2}}'])
+
+    def capped(messages):  # the optimizer model's own client, capped at one call apart from the run's budget
+        try:
+            return next(replies)
+        except StopIteration:
+            raise CallBudgetExhausted(1) from None
+
+    data = [*triples(3), (4, 13)]
+    result = Trainer(module, data, data, "numeric_loose", OptoPrime(module.parameters(), llm=Scripted(capped)),
+                     steps=5, batch_size=4, concurrency=1, budget=Budget(calls=100)).fit()
+    assert "budget of 1 model calls reached during a step" in result.stopped
+    assert "100" not in result.stopped
