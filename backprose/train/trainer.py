@@ -6,7 +6,8 @@ score of the current program therefore never goes down, and a run never ends wor
 A candidate first runs on the minibatch examples the current program misses; if it fixes none of them
 it cannot win, and the rest of the minibatch is not run. For the same reason a minibatch the current
 program already solves in full gets no proposal (and when its scores are known, no rollout either).
-After every step the run folder gets a checkpoint, so `fit(resume=True)` continues a killed run exactly;
+No step starts when the calls left in the budget cannot pay for validating a change: it could only
+spend them. After every step the run folder gets a checkpoint, so `fit(resume=True)` continues a killed run exactly;
 with the LLM cache the replayed part of the step costs no model call.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -109,6 +111,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.start_state: dict[str, Any] | None = None  # the program before training, for before/after results
         self._references: dict[str, str | None] = {}  # example id -> a reply proven right, see `reference`
+        self.validation_calls: float | None = None  # model calls one validation run costs, once measured
 
     def reference(self, example: Example) -> str | None:
         """The example's target as text when the guide gives it full marks as an output, else None (a target
@@ -176,6 +179,7 @@ class Trainer:
         with track_usage() as usage, limit_calls(ledger):
             try:
                 moves = Moves(self, [], rng, current)
+                unrun, calls_before = sum(s is None for s in moves.known(current, list(self.val))), ledger.started
                 try:
                     val_scores = moves.scores(current, list(self.val))
                 except CallBudgetExhausted as exc:
@@ -183,6 +187,8 @@ class Trainer:
                                  "examples, before any training step.")
                     raise
                 current_val = mean(val_scores)
+                if unrun:  # what validating one change costs, measured on the starting program
+                    self.validation_calls = (ledger.started - calls_before) * len(self.val) / unrun
                 if initial_val is None:
                     initial_val = current_val
                     self.events.emit("start", val=current_val, train_size=len(self.train),
@@ -195,7 +201,7 @@ class Trainer:
                     self.strategy.seed(state_key(current), current, val_scores)
                 stopped, step = "", start_step
                 while True:
-                    why = self.budget.exhausted(tally(step), stale)
+                    why = self.budget.exhausted(tally(step), stale) or self._cannot_validate(ledger)
                     if why:
                         stopped = why
                         break
@@ -233,6 +239,19 @@ class Trainer:
             self._save_graph()
         return TrainResult(initial_val, current_val, list(self.history), final.as_dict(), stopped,
                            self.run_dir, current, validation)
+
+    def _cannot_validate(self, ledger: CallLedger) -> str | None:
+        """Why no step should start: the calls left cannot pay for validating a change (at least one
+        minibatch call, then the validation run), so a step could only spend them and adopt nothing."""
+        need = self.validation_calls
+        if need is None or self.budget.calls is None:
+            return None
+        left = self.budget.calls - ledger.started
+        if left >= math.ceil(need) + 1:
+            return None
+        return (f"the {left} model call(s) left of the budget of {self.budget.calls} cannot validate a change "
+                f"({need:g} calls on the {len(self.val)} validation examples, after at least one minibatch call), "
+                "so no further step was started")
 
     def evaluate(self, test: Sequence[Any]) -> SplitResults:
         """Score the starting and the final program once on held-out `test`, after `fit`; in a run folder
@@ -294,6 +313,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "strategy": self.strategy.state_dict(),
             "rng": [version, list(internal), gauss], "spent": spent.as_dict(), "stale": stale,
             "history": self.history, "events_offset": self.events.offset(), "start": self.start_state,
+            "validation_calls": self.validation_calls,
         })
 
     def _restore(self, ck: dict[str, Any], rng: random.Random) -> None:
@@ -304,6 +324,7 @@ class Trainer:
             self.optimizer.load_state_dict(ck["optimizer"])
             self.strategy.load_state_dict(ck["strategy"])
             self.history = list(ck["history"])
+            self.validation_calls = ck.get("validation_calls")  # a resumed run's start is memoized: not measured
         except (KeyError, ValueError, TypeError) as exc:
             raise CheckpointError(str(self.run_dir), f"the checkpoint does not fit this program ({exc})",
                                   "resume with the same program, optimizer and strategy that started the run") from None

@@ -136,13 +136,16 @@ def test_a_candidate_cut_off_by_the_call_budget_is_not_kept():
     from backprose.agent import Agent
     from backprose.llm import Scripted
 
-    llm = Scripted(lambda m: "3")
+    # the candidate answers right (3x), the start always says 3 (right on 1 only)
+    llm = Scripted(lambda m: str(3 * int(m[-1]["content"].split()[-1])) if "candidate" in m[-1]["content"] else "3")
     agent = Agent("s", "start", llm=llm)
     opt = ScriptedOptimizer(agent.parameters(), [{"agent.instructions": "candidate"}])
-    # 2 calls for the first validation, 2 for the step's rollouts, then the candidate's scoring runs out
+    # 2 calls for the first validation, 2 for the step's rollouts, 1 for the candidate on the example the start
+    # misses (fixed), then its scoring on the rest of the minibatch runs out (3 calls left when the step
+    # starts: enough for one minibatch call and a validation, so it starts)
     result = Trainer(agent, triples(2), triples(2), "numeric", opt, batch_size=2, steps=3, concurrency=1,
-                     budget=Budget(calls=4)).fit()
-    assert "during a step" in result.stopped and len(llm.prompts) == 4
+                     budget=Budget(calls=5)).fit()
+    assert "during a step" in result.stopped and len(llm.prompts) == 5
     assert agent.instructions.value == "start"
 
 
@@ -165,3 +168,49 @@ def test_the_stop_reason_names_the_limit_that_refused_not_the_runs_own():
                      steps=5, batch_size=4, concurrency=1, budget=Budget(calls=100)).fit()
     assert "budget of 1 model calls reached during a step" in result.stopped
     assert "100" not in result.stopped
+
+
+class TwoCalls(bp.Module):
+    """Two model calls an example: a draft, then the answer (the model never gets it right)."""
+
+    def __init__(self, llm):
+        self.llm = llm
+        self.instruction = bp.param("Add.", name="instruction")
+
+    def __call__(self, question):
+        draft = bp.call_llm(question, system=self.instruction, llm=self.llm)
+        return bp.call_llm(draft, system="Give only the number.", llm=self.llm)
+
+
+SUMS = [{"input": f"{a}+{a}?", "target": str(2 * a), "id": f"s{a}"} for a in range(1, 8)]
+
+
+def test_no_step_starts_when_the_calls_left_cannot_pay_for_validating_a_change(tmp_path):
+    from backprose.llm import Scripted
+
+    def run(resume=False):
+        llm = Scripted(lambda m: "7")
+        module = TwoCalls(llm)
+        opt = ScriptedOptimizer(module.parameters(), [{"instruction": "Add carefully."}] * 5)
+        trainer = Trainer(module, SUMS[:4], SUMS[4:], "exact_match", opt, steps=5, batch_size=2,
+                          budget=Budget(calls=12), run_dir=tmp_path / "run")
+        return trainer.fit(resume=resume), llm
+
+    result, llm = run()
+    # the starting program's validation took 6 calls (3 examples, 2 calls each); 6 left cannot pay for the
+    # 6 of another validation after at least one minibatch call
+    assert len(llm.prompts) == 6 and result.spent["calls"] == 6 and result.history == []
+    assert "cannot validate a change (6 calls on the 3 validation examples" in result.stopped
+    resumed, llm = run(resume=True)  # the measured cost is in the checkpoint: a resumed run stops the same way
+    assert llm.prompts == [] and resumed.stopped == result.stopped
+
+
+def test_a_budget_that_could_pay_for_a_step_still_starts_it():
+    from backprose.llm import Scripted
+
+    llm = Scripted(lambda m: "7")
+    module = TwoCalls(llm)
+    opt = ScriptedOptimizer(module.parameters(), [{"instruction": "Add carefully."}])
+    result = Trainer(module, SUMS[:4], SUMS[4:], "exact_match", opt, steps=2, batch_size=2,
+                     budget=Budget(calls=13)).fit()
+    assert "cannot validate" not in result.stopped and len(llm.prompts) == 13  # the step started, then ran out
