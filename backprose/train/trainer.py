@@ -7,8 +7,8 @@ A candidate first runs on the minibatch examples the current program misses; if 
 it cannot win, and the rest of the minibatch is not run. For the same reason a minibatch the current
 program already solves in full gets no proposal (and when its scores are known, no rollout either).
 No step starts when the calls left in the budget cannot pay for validating a change: it could only
-spend them. After every step the run folder gets a checkpoint, so `fit(resume=True)` continues a killed run exactly;
-with the LLM cache the replayed part of the step costs no model call.
+spend them. After every step the run folder gets a checkpoint, so `fit(resume=True)` continues a killed
+run exactly; with the LLM cache the replayed part of the step costs no model call.
 """
 
 from __future__ import annotations
