@@ -4,7 +4,10 @@ The interval resamples both sources of chance in a row: the seeds (each seed is 
 own training run) and, within each drawn seed, its test items. With one seed it is the plain bootstrap
 over test items. The mean is the mean of the per-seed accuracies. The resampling is seeded, so the
 same file always prints the same table. Beside the rows, the table says only what the intervals support:
-which pairs of systems on a task have intervals that do not overlap, and that all other pairs overlap.
+which pairs of systems on a task have intervals that do not overlap, and that all other pairs overlap;
+and, since every system is scored on the same test items, backprose's paired difference with each
+system (the bootstrap of the per-item differences), which tells apart two systems whose separate
+intervals overlap only because the items differ in difficulty.
 """
 
 from __future__ import annotations
@@ -133,7 +136,36 @@ def scored_sizes(cells: Sequence[dict[str, Any]]) -> dict[str, int | list[int]]:
     return {task: n[0] if len(n) == 1 else sorted(n) for task, n in sizes.items()}
 
 
-def table(cells: Sequence[dict[str, Any]], config: dict[str, Any]) -> str:
+def paired(cells: Sequence[dict[str, Any]], task: str, a: str, b: str) -> tuple[float, float, float] | None:
+    """(mean, low, high) of system `a`'s score minus `b`'s on the same test items of `task` (matched by
+    example id within each seed both scored), with the bootstrap of `bootstrap_interval`: seeds, then items.
+    Pairing removes the items' own difficulty from the comparison, so it separates two systems that the
+    two separate intervals cannot. None when the two share no scored seed."""
+    scored = {(c["system"], c["seed"]): {i.get("id", n): i["score"] for n, i in enumerate(c["test"])} for c in cells
+              if c["task"] == task and c["status"] == "done" and c["system"] in (a, b)}
+    diffs = []
+    for seed in sorted({s for name, s in scored if name == a} & {s for name, s in scored if name == b}):
+        mine, theirs = scored[(a, seed)], scored[(b, seed)]
+        diffs.append([mine[k] - theirs[k] for k in mine if k in theirs])
+    return bootstrap_interval(diffs) if any(diffs) else None
+
+
+def paired_lines(cells: Sequence[dict[str, Any]], task: str, ours: str, others: Sequence[str]) -> list[str]:
+    """One line per other system: `ours` minus it on the same test items, and whether the interval
+    lies above zero, below it, or holds it."""
+    lines = []
+    for other in others:
+        found = paired(cells, task, ours, other)
+        if found is None:
+            continue
+        mean, low, high = found
+        verdict = "above" if low > 0 else "below" if high < 0 else "not apart from"
+        lines.append(f"- {task}: {ours} minus {other} on the same test items: {mean:+.3f} [{low:+.3f}, {high:+.3f}] "
+                     f"({ours} {verdict} {other})")
+    return lines
+
+
+def table(cells: Sequence[dict[str, Any]], config: dict[str, Any], *, ours: str = "backprose") -> str:
     """The Markdown table with its header: command, commit, budgets, temperatures and date."""
     commits = sorted({c.get("commit", "unknown") for c in cells})
     budgets = config.get("budgets", {})
@@ -158,7 +190,8 @@ def table(cells: Sequence[dict[str, Any]], config: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     found = rows(cells)
-    notes = []
+    notes: list[str] = []
+    pairs: list[str] = []
     for task in dict.fromkeys(r.task for r in found):
         task_rows = [r for r in found if r.task == task]
         for r in task_rows:
@@ -174,4 +207,8 @@ def table(cells: Sequence[dict[str, Any]], config: dict[str, Any]) -> str:
         note = overlaps(task_rows)
         if note:
             notes.append(f"- {task}: {note}.")
-    return "\n".join(lines + ([""] + notes if notes else []))
+        if any(r.system == ours and r.seeds for r in task_rows):
+            pairs += paired_lines(cells, task, ours, [r.system for r in task_rows if r.system != ours and r.seeds])
+    pairs = ["", f"Paired differences ({ours} minus each system, same test items, 95% bootstrap over seeds and "
+             "items):", *pairs] if pairs else []
+    return "\n".join(lines + ([""] + notes if notes else []) + pairs)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench.suite.stats import bootstrap_interval, rows, table
+from bench.suite.stats import bootstrap_interval, paired, rows, table
 
 
 def test_identical_scores_give_an_interval_of_that_one_value():
@@ -93,3 +93,28 @@ def test_the_note_names_only_intervals_that_lie_apart():
     assert "intervals apart: a above b, a above c, c above b; all other pairs overlap" in text
     close = table([cell("a", 0, middle), cell("b", 0, middle[::-1] + [0.0])], CONFIG)
     assert "all intervals overlap" in close and "above" not in close
+
+
+def test_the_paired_difference_separates_systems_whose_own_intervals_overlap():
+    ids = [f"q{i}" for i in range(50)]
+
+    def scored(system, right):
+        c = cell(system, 0, [])
+        c["test"] = [{"id": q, "score": float(n < right)} for n, q in enumerate(ids)]
+        return c
+
+    ours, peer = scored("backprose", 30), scored("peer", 25)  # the peer solves a subset of what backprose does
+    peer["test"].reverse()  # items are matched by id, not by position
+    found = {r.system: r for r in rows([ours, peer])}
+    assert found["backprose"].low < found["peer"].high  # the separate intervals overlap
+    mean, low, high = paired([ours, peer], "navigate", "backprose", "peer")
+    assert mean == pytest.approx(0.1) and low > 0
+    text = table([ours, peer], CONFIG)
+    assert "backprose minus peer on the same test items: +0.100" in text and "(backprose above peer)" in text
+    assert paired([ours, peer], "navigate", "backprose", "absent") is None
+
+
+def test_a_paired_difference_that_holds_zero_says_so():
+    ours = cell("backprose", 0, [1.0, 0.0] * 20)
+    peer = cell("peer", 0, [0.0, 1.0] * 20)
+    assert "(backprose not apart from peer)" in table([ours, peer], CONFIG)
