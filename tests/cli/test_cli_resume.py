@@ -108,13 +108,14 @@ def test_cli_resumes_a_run_killed_at_any_moment(tmp_path, server, killer):
 
 
 def test_cli_call_budget_is_exact_across_kills(tmp_path, server, killer):
-    budget = 12
+    budget = 14
     for i, at in enumerate([2, 5, 1, 4]):
         args = ["resume", "run"] if i else _optimize_args(tmp_path, "--max-calls", str(budget))
         done = _cli(tmp_path, server, killer, args, kill_at=at)
         assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
     done = _cli(tmp_path, server, killer, ["resume", "run"])
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"budget of {budget} model calls" in done.stdout
+    # it ends on the budget: spent, or with too few calls left to validate a change (no step started)
+    assert f"budget of {budget}" in done.stdout, done.stdout
     assert len(server.requests) <= budget
     assert _reported(done) == len(server.requests)
