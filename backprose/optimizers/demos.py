@@ -112,15 +112,21 @@ def solved(records: Iterable[Any]) -> list[tuple[Node, Any]]:
     return [(out, asked) for out, asked, score in found.values() if score is not None and score >= 1]
 
 
+def _runs(records: Iterable[Any], keep: Any = None) -> Iterator[Any]:
+    """The first feedback record of each judged output (gradients left out) that `keep` accepts, in order."""
+    seen: set[int] = set()
+    for record in records:
+        if record.extra.get("gradient") or id(record.output) in seen or (keep is not None and not keep(record)):
+            continue
+        seen.add(id(record.output))
+        yield record
+
+
 def labeled(p: Node, records: Iterable[Any]) -> list[tuple[str, str]]:
     """(input, reference) of each missed run whose reference reply is known and whose judged output is the
     reply of the first call `p` fed (see the module docstring), once per output, in order."""
     out: list[tuple[str, str]] = []
-    seen: set[int] = set()
-    for record in records:
-        if record.reference is None or record.extra.get("gradient") or id(record.output) in seen:
-            continue
-        seen.add(id(record.output))
+    for record in _runs(records, lambda r: r.reference is not None):
         if first_call(p, record.output) is not record.output:
             continue
         pair = worked_example(p, record.output, record.example_input)
@@ -133,17 +139,15 @@ def passes_input_through(p: Node, records: Iterable[Any]) -> bool:
     """Whether every run in `records` (at least one) fed its example's input, as it is, to the first call
     `p` feeds, and that call's reply is the judged output: then an unrun example's input and target make
     the turn a right run would have made."""
-    seen: set[int] = set()
-    for record in records:
-        if record.extra.get("gradient") or id(record.output) in seen:
-            continue
-        seen.add(id(record.output))
-        if record.example_input is None or first_call(p, record.output) is not record.output:
-            return False
-        pair = worked_example(p, record.output, record.example_input)
-        if pair is None or pair[0] != input_text(record.example_input):
-            return False
-    return bool(seen)
+    runs = list(_runs(records))
+    return bool(runs) and all(_passes_through(p, record) for record in runs)
+
+
+def _passes_through(p: Node, record: Any) -> bool:
+    if record.example_input is None or first_call(p, record.output) is not record.output:
+        return False
+    pair = worked_example(p, record.output, record.example_input)
+    return pair is not None and pair[0] == input_text(record.example_input)
 
 
 def add_demos(held: Sequence[Mapping[str, str]], pairs: Iterable[tuple[str, str]], k: int) -> list[dict[str, str]]:

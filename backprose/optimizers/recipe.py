@@ -70,9 +70,8 @@ class Recipe(Optimizer):
             self.demos.offer(spares)
 
     def zero_feedback(self) -> None:
-        super().zero_feedback()
-        for part in self._parts():
-            part.zero_feedback()  # the worked examples' offer of train examples ends with the step too
+        for part in self._parts():  # together they hold every parameter; the worked examples' offer ends too
+            part.zero_feedback()
 
     def _share(self) -> None:
         """One memory of refusals and one log for the recipe and its two parts."""
