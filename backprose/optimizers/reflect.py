@@ -16,6 +16,7 @@ common case of prompts and instructions feeding LLM calls.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -116,6 +117,17 @@ def copied_span(value: str, old: str, examples: Sequence[Example], least: int = 
                 if span and not all(any(span in t for t in other.inputs) for other in examples):
                     return span
     return None
+
+
+def speaks_of_itself(value: str, name: str, old: str = "") -> str | None:
+    """The words by which `value` describes the parameter instead of being it, if any (none the old value has).
+
+    A weak optimizer model asked for "a new value for the parameter `instruction`" sometimes writes a sentence
+    about that value ("The new value for the parameter `instruction` should ..."). Only the prompt's own terms
+    give it away: the name in backticks, or "the parameter", which a real prompt for the program has no use for.
+    """
+    found = re.search(rf"`{re.escape(name)}`|\bthe parameter\b", value, re.IGNORECASE)
+    return found.group(0) if found and found.group(0).lower() not in old.lower() else None
 
 
 def _text(node: Node) -> str:
@@ -269,6 +281,9 @@ class Reflect(PerParameterOptimizer):
             return [f"the new value of {p.name} is the same as the current one (apart from case, spacing or end "
                     "punctuation at most); write a different value that fixes the problems in the feedback"]
         if p.value_type == "text" and isinstance(new, str):
+            if talk := speaks_of_itself(new, p.name, str(p._value)):
+                return [f"the new value of {p.name} talks about the parameter ({talk!r}) instead of being its text; "
+                        f"write the {p.name} itself, exactly as the program will use it"]
             span = copied_span(new, str(p._value), examples_for(p))
             if span:
                 return [f"the new value of {p.name} pastes text from one example ({span[:80]!r}); write general "

@@ -166,6 +166,26 @@ def test_reflect_sends_back_a_rewrite_that_pastes_an_example_and_takes_the_retry
     assert p.value == "Show the working, then give only the number." and update.changed
 
 
+def test_a_value_that_describes_the_parameter_is_told_apart_from_one_that_is_it():
+    from backprose.optimizers.reflect import speaks_of_itself
+
+    meta = "The new value for the parameter `instruction` should be the one that corresponds to the grader's rules."
+    assert speaks_of_itself(meta, "instruction") == "the parameter"
+    assert speaks_of_itself("Follow `instruction` closely.", "instruction") == "`instruction`"
+    assert speaks_of_itself("Set the parameter to the answer.", "instruction") == "the parameter"
+    assert speaks_of_itself("Answer with the option's letter, then its text.", "instruction") is None
+    assert speaks_of_itself("Check the parameter types first.", "prompt", old="Check the parameter.") is None
+
+
+def test_reflect_sends_back_a_rewrite_that_describes_the_value_and_takes_the_retry():
+    p, _ = batch()
+    llm = Scripted([said(instructions="The new value of the parameter `instructions` must follow the grader."),
+                    said(instructions="Show the working, then give only the number.")])
+    update = Reflect([p], llm=llm).step()
+    assert "talks about the parameter ('the parameter')" in llm.prompts[1][-1]["content"]
+    assert p.value == "Show the working, then give only the number." and update.changed
+
+
 def test_a_rewrite_that_only_changes_punctuation_or_case_counts_as_unchanged():
     p, _ = batch()
     llm = Scripted([said(instructions=" solve IT"), said(instructions="Show the working.")])
