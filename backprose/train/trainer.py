@@ -179,7 +179,8 @@ class Trainer:
         with track_usage() as usage, limit_calls(ledger):
             try:
                 moves = Moves(self, [], rng, current)
-                unrun, calls_before = sum(s is None for s in moves.known(current, list(self.val))), ledger.started
+                unrun = sum(s is None for s in moves.known(current, list(self.val)))
+                asked_before = ledger.started + usage.cache_hits
                 try:
                     val_scores = moves.scores(current, list(self.val))
                 except CallBudgetExhausted as exc:
@@ -187,8 +188,10 @@ class Trainer:
                                  "examples, before any training step.")
                     raise
                 current_val = mean(val_scores)
-                if unrun:  # what validating one change costs, measured on the starting program
-                    self.validation_calls = (ledger.started - calls_before) * len(self.val) / unrun
+                if unrun:  # what validating one change costs, measured on the starting program; a request the
+                    # cache answered (a resumed run's) counts, since a new program's requests are not cached
+                    asked = ledger.started + usage.cache_hits - asked_before
+                    self.validation_calls = asked * len(self.val) / unrun
                 if initial_val is None:
                     initial_val = current_val
                     self.events.emit("start", val=current_val, train_size=len(self.train),

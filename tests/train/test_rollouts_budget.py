@@ -214,3 +214,20 @@ def test_a_budget_that_could_pay_for_a_step_still_starts_it():
     result = Trainer(module, SUMS[:4], SUMS[4:], "exact_match", opt, steps=2, batch_size=2,
                      budget=Budget(calls=13)).fit()
     assert "cannot validate" not in result.stopped and len(llm.prompts) == 13  # the step started, then ran out
+
+
+def test_validation_answered_from_the_cache_still_counts_toward_what_a_change_costs(tmp_path):
+    """A resumed run's starting validation may come from the response cache at no call; a new program's would
+    not, so the cost measured for validating a change counts the cached requests too."""
+    from backprose.llm import Scripted
+
+    llm = Scripted(lambda m: "7", cache=str(tmp_path / "cache"))
+    module = TwoCalls(llm)
+    for example in SUMS[4:]:  # an earlier run's validation, cached: 3 examples, 2 requests each
+        module(example["input"])
+    warmed = len(llm.prompts)
+    opt = ScriptedOptimizer(module.parameters(), [{"instruction": "Add carefully."}] * 5)
+    result = Trainer(module, SUMS[:4], SUMS[4:], "exact_match", opt, steps=5, batch_size=2,
+                     budget=Budget(calls=6)).fit()
+    assert result.spent["calls"] == 0 and len(llm.prompts) == warmed  # the whole validation was cached
+    assert "cannot validate a change (6 calls on the 3 validation examples" in result.stopped
