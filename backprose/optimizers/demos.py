@@ -30,6 +30,7 @@ from typing import Any
 
 from backprose.agent import check_demos, first_call
 from backprose.errors import InvalidUpdate
+from backprose.llm.base import estimate_tokens
 from backprose.nodes.message import ErrorNode, Message
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
@@ -150,30 +151,52 @@ def _passes_through(p: Node, record: Any) -> bool:
     return pair is not None and pair[0] == input_text(record.example_input)
 
 
-def add_demos(held: Sequence[Mapping[str, str]], pairs: Iterable[tuple[str, str]], k: int) -> list[dict[str, str]]:
-    """`held` plus each pair whose input it does not hold yet, newest last, keeping the last `k`."""
+def add_demos(held: Sequence[Mapping[str, str]], pairs: Iterable[tuple[str, str]], k: int,
+              max_tokens: int | None = None) -> list[dict[str, str]]:
+    """`held` plus each pair whose input it does not hold yet, newest last, keeping the last `k`, and of
+    those the newest that fit in `max_tokens` (estimated) when given; a pair too long to fit on its own is
+    not added (it would only push the others out)."""
     out = [dict(d) for d in held]
     for given, reply in pairs:
+        new = {"input": given, "reply": reply}
+        if max_tokens is not None and demo_tokens([new]) > max_tokens:
+            continue
         if given.strip() and reply.strip() and all(d["input"] != given for d in out):
-            out.append({"input": given, "reply": reply})
-    return out[-k:] if k else []
+            out.append(new)
+    out = out[-k:] if k else []
+    if max_tokens is not None:
+        while out and demo_tokens(out) > max_tokens:
+            del out[0]
+    return out
+
+
+def demo_tokens(demos: Sequence[Mapping[str, str]]) -> int:
+    """Estimated prompt tokens of a worked-example list: each example is a user and an assistant turn."""
+    return sum(estimate_tokens(d["input"]) + estimate_tokens(d["reply"]) + 8 for d in demos)
 
 
 class Demos(Optimizer):
     """Add the minibatch's full-marks runs, and missed inputs with targets the guide accepts, to each
     worked-examples parameter; see the module docstring.
 
-    `k` is how many worked examples a parameter keeps at most; `labeled=False` keeps only the model's own
+    `k` is how many worked examples a parameter keeps at most, and `max_tokens` (if given) how many prompt
+    tokens (estimated) they may take together: the oldest go first when they would take more, so long
+    inputs never crowd the question out of the model's context. `labeled=False` keeps only the model's own
     full-marks runs (no targets as replies). Parameters that do not hold worked examples are left alone
     (another optimizer may handle them, as the default recipe does).
     """
 
     def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
-                 k: int = 3, labeled: bool = True, **options: Any) -> None:
+                 k: int = 3, max_tokens: int | None = None, labeled: bool = True, **options: Any) -> None:
         super().__init__(parameters, llm, **options)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k={k!r}: give how many worked examples a parameter keeps at most (1 or more)")
+        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
+                                       or max_tokens < 1):
+            raise ValueError(f"max_tokens={max_tokens!r}: give the prompt tokens the worked examples may take "
+                             "together (1 or more), or None for no limit")
         self.k = k
+        self.max_tokens = max_tokens
         self.labeled = labeled
         self.bank: dict[str, list[list[str]]] = {}  # parameter name -> [input, reply] of full-marks runs
         self.spares: Iterator[tuple[Any, str]] | None = None  # this step's labeled examples outside the minibatch
@@ -214,8 +237,7 @@ class Demos(Optimizer):
             targets = labeled(p, p.feedback) if self.labeled else []
             spare = self._spares_for(p, [*targets, *pairs]) if self.labeled else []
             pairs = [*targets, *spare, *pairs]
-            tries = [add_demos(p._value, pairs, self.k)] + [add_demos(p._value, [(g, r)], self.k) for g, r in
-                                                              reversed(bank)]
+            tries = [self._add(p, pairs)] + [self._add(p, [(g, r)]) for g, r in reversed(bank)]
             for i, value in enumerate(tries):
                 if value == p._value:
                     continue
@@ -229,6 +251,14 @@ class Demos(Optimizer):
                 values[p] = (value, _described(p._value, value, set(targets), set(spare)))
                 break
         return values
+
+    def _add(self, p: Parameter, pairs: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+        """`p`'s list with `pairs` added, within `k` and `max_tokens`; says so when the tokens cut it."""
+        value = add_demos(p._value, pairs, self.k, self.max_tokens)
+        if self.max_tokens is not None and len(value) < len(add_demos(p._value, pairs, self.k)):
+            logger.info("Demos: %s: kept the newest %d worked example(s), which fit in max_tokens=%d",
+                        p.name, len(value), self.max_tokens)
+        return value
 
     def _spares_for(self, p: Parameter, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         """Offered labeled examples that fill `p`'s list up to `k` beside `pairs`, when its runs show the

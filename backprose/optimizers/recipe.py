@@ -38,22 +38,25 @@ REMEMBERED = 64  # refused values kept per parameter, so that no refused value i
 class Recipe(Optimizer):
     """Reflective rewrites for text parameters together with worked examples; see the module docstring.
 
-    `demos` is how many worked examples a parameter keeps at most (16, DSPy's default for labeled demos: on
-    two BIG-bench tasks' validation splits the 0.5B program model scored 0.65 / 0.65 / 0.70 and 0.24 / 0.33 /
-    0.33 with 3 / 8 / 16 labeled examples; a longer prompt is the price), and `labeled` whether a missed example's
-    target (when the guide accepts it) may be one (see `Demos`); `retries` how many exploring retries a
-    rewrite may take (each is one model call, and none is made when the call budget cannot test its
-    result). `temperature`, `max_tokens`, `budget`, `max_examples`, `workers` and `templates` go to `Reflect`.
+    `demos` is how many worked examples a parameter keeps at most: 16, DSPy's default for labeled demos (on
+    two BIG-bench tasks' validation splits the 0.5B program model scored 0.65 / 0.65 / 0.70 and
+    0.24 / 0.33 / 0.33 with 3 / 8 / 16 labeled examples; a longer prompt is the price). `demo_tokens` is how
+    many prompt tokens (estimated) they may take together, the oldest going first: 2500 held 16 examples of
+    either task (1862 at most) and leaves room for the question and reply in a 4096-token context; None
+    sets no limit. `labeled` is whether a missed example's target (when the guide accepts it) may be one
+    (see `Demos`); `retries` how many exploring retries a rewrite may take (each is one model call, and none
+    is made when the call budget cannot test its result). `temperature`, `max_tokens`, `budget`,
+    `max_examples`, `workers` and `templates` go to `Reflect`.
     """
 
     def __init__(self, parameters: Iterable[Parameter] | Iterable[Mapping[str, Any]], llm: Any = None, *,
-                 demos: int = 16, labeled: bool = True, retries: int = 2, temperature: float = 0.0,
-                 max_tokens: int = 400, budget: int = 3000, max_examples: int = 8, workers: int = 4,
-                 templates: Any = None, **options: Any) -> None:
+                 demos: int = 16, demo_tokens: int | None = 2500, labeled: bool = True, retries: int = 2,
+                 temperature: float = 0.0, max_tokens: int = 400, budget: int = 3000, max_examples: int = 8,
+                 workers: int = 4, templates: Any = None, **options: Any) -> None:
         super().__init__(parameters, llm, retries=retries, **options)
         examples = [p for p in self.parameters if is_worked_examples(p)]
         others = [p for p in self.parameters if not is_worked_examples(p)]
-        self.demos = Demos(examples, k=demos, labeled=labeled) if examples else None
+        self.demos = Demos(examples, k=demos, max_tokens=demo_tokens, labeled=labeled) if examples else None
         self.rewriter = Reflect(others, llm, retries=retries, temperature=temperature, max_tokens=max_tokens,
                                 budget=budget, max_examples=max_examples, workers=workers, templates=templates,
                                 explore=True) if others else None

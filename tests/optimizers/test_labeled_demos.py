@@ -152,3 +152,34 @@ def test_no_train_example_is_offered_when_the_call_does_not_get_the_input_verbat
     inputs = [d["input"] for d in step["update"]["changes"][0]["new"]]
     assert len(inputs) == 2 and all(i.startswith("Question: ") for i in inputs)  # only the two it ran
     assert "not run this step" not in step["update"]["reasoning"]
+
+
+def test_worked_examples_keep_the_newest_that_fit_in_their_token_budget():
+    from backprose.optimizers.demos import add_demos, demo_tokens
+
+    held = [{"input": "a" * 40, "reply": "1"}, {"input": "b" * 40, "reply": "2"}]  # 10 + 1 + 8 tokens each
+    assert demo_tokens(held) == 38
+    kept = add_demos(held, [("c" * 40, "3")], k=16, max_tokens=40)
+    assert [d["reply"] for d in kept] == ["2", "3"]  # the oldest went first
+    huge = add_demos(held, [("d" * 400, "4")], k=16, max_tokens=40)
+    assert huge == held  # too long to fit on its own: not added, and it pushes nothing out
+    assert add_demos(held, [("c" * 40, "3")], k=16) == [*held, {"input": "c" * 40, "reply": "3"}]
+
+
+def test_labeled_examples_with_long_inputs_stay_within_the_recipes_token_budget(caplog):
+    from backprose.optimizers.demos import demo_tokens
+
+    long_train = [{"input": f"{a}+{a}? " + "Think of apples. " * 80, "target": str(2 * a), "id": f"l{a}"}
+                  for a in range(1, 13)]  # about 340 tokens an input: all 12 would take over 4000
+    program = Solver(Scripted(lambda m: "wrong"))
+    outs = [program(ex["input"]) for ex in long_train]
+    bp.backward(outs, ["Score: 0. Wrong."] * len(outs), inputs=[ex["input"] for ex in long_train],
+                references=[ex["target"] for ex in long_train])
+    teacher = Scripted(lambda m: '{"diagnosis": "d", "instruction": "Add."}')
+    with caplog.at_level(logging.INFO, logger="backprose"):
+        proposals = bp.optimizers.Recipe(program.parameters(), teacher).propose()
+    [kept] = [p.values[program.demos] for p in proposals if set(p.values) == {program.demos}]
+    assert 0 < len(kept) < len(long_train) and demo_tokens(kept) <= 2500 < demo_tokens(
+        [{"input": ex["input"], "reply": ex["target"]} for ex in long_train[-len(kept) - 1:]])
+    assert [(d["input"], d["reply"]) for d in kept] == [(ex["input"], ex["target"]) for ex in long_train][-len(kept):]
+    assert "fit in max_tokens=2500" in caplog.text
