@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ class Row:
     over_budget: bool
     failed: int
     sent: dict[str, list[Any]]  # distinct temperatures the system's clients sent, by role (None: sent none)
+    per_seed: list[float] = field(default_factory=list)  # test accuracy of each seed, in seed order
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -95,7 +96,8 @@ def rows(cells: Sequence[dict[str, Any]]) -> list[Row]:
         out.append(Row(task, system, [c["seed"] for c in done], mean, low, high,
                        float(np.mean([c["validation_accuracy"] for c in done])), used("program"), used("optimizer"),
                        used("program", "cache_hits") + used("optimizer", "cache_hits"),
-                       any(c["over_budget"] for c in done), len(group) - len(done), sent(done)))
+                       any(c["over_budget"] for c in done), len(group) - len(done), sent(done),
+                       [float(np.mean([i["score"] for i in c["test"]])) for c in done]))
     return out
 
 
@@ -185,9 +187,9 @@ def table(cells: Sequence[dict[str, Any]], config: dict[str, Any], *, ours: str 
         "budgets. ⚠ marks a run that exceeded a budget. \"none\" under temperature sent: the client sent no "
         "temperature (the server's default would have applied; the proxy pinned it).",
         "",
-        "| task | system | seeds | test accuracy | 95% interval | validation | program calls | optimizer calls "
-        "| cache hits | temperature sent (program; optimizer) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| task | system | seeds | test accuracy | 95% interval | per seed | validation | program calls "
+        "| optimizer calls | cache hits | temperature sent (program; optimizer) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     found = rows(cells)
     notes: list[str] = []
@@ -197,11 +199,12 @@ def table(cells: Sequence[dict[str, Any]], config: dict[str, Any], *, ours: str 
         for r in task_rows:
             fails = f" ({r.failed} failed)" if r.failed else ""
             if not r.seeds:
-                lines.append(f"| {task} | {r.system} | 0{fails} | failed | | | | | | |")
+                lines.append(f"| {task} | {r.system} | 0{fails} | failed | | | | | | | |")
                 continue
             mark = " ⚠" if r.over_budget else ""
             lines.append(f"| {task} | {r.system}{mark} | {len(r.seeds)}{fails} | {r.mean:.3f} | "
-                         f"[{r.low:.3f}, {r.high:.3f}] | {r.validation:.3f} | {r.program_calls:.0f} | "
+                         f"[{r.low:.3f}, {r.high:.3f}] | {' / '.join(f'{x:.2f}' for x in r.per_seed)} | "
+                         f"{r.validation:.3f} | {r.program_calls:.0f} | "
                          f"{r.optimizer_calls:.0f} | {r.cache_hits:.0f} | "
                          f"{_temps(r.sent.get('program'))}; {_temps(r.sent.get('optimizer'))} |")
         note = overlaps(task_rows)

@@ -118,3 +118,11 @@ def test_a_paired_difference_that_holds_zero_says_so():
     ours = cell("backprose", 0, [1.0, 0.0] * 20)
     peer = cell("peer", 0, [0.0, 1.0] * 20)
     assert "(backprose not apart from peer)" in table([ours, peer], CONFIG)
+
+
+def test_each_row_shows_every_seeds_own_test_accuracy_in_seed_order():
+    cells = [cell("a", 1, [1.0, 1.0, 0.0, 0.0]), cell("a", 0, [1.0, 0.0, 0.0, 0.0]), cell("a", 2, [1.0] * 4)]
+    [row] = rows(cells)
+    assert row.seeds == [0, 1, 2] and row.per_seed == [0.25, 0.5, 1.0]
+    assert "| navigate | a | 3 | 0.583 | " in table(cells, CONFIG)
+    assert "| 0.25 / 0.50 / 1.00 | 0.500 |" in table(cells, CONFIG)
