@@ -261,16 +261,23 @@ class Demos(Optimizer):
         return value
 
     def _spares_for(self, p: Parameter, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Offered labeled examples that fill `p`'s list up to `k` beside `pairs`, when its runs show the
-        call gets the example's input verbatim; drawn from the offer, so a later parameter gets the next."""
+        """Offered labeled examples that fill `p`'s list up to `k` (and `max_tokens`) beside `pairs`, when its
+        runs show the call gets the example's input verbatim; drawn from the offer, so a later parameter gets
+        the next, and no further than the list has room for (each draw may cost a judgement of its target)."""
         room = self.k - len(add_demos(p._value, pairs, self.k + len(pairs)))
         if room <= 0 or self.spares is None or not passes_input_through(p, p.feedback):
             return []
+        tokens = None if self.max_tokens is None else self.max_tokens - demo_tokens(
+            [{"input": given, "reply": reply} for given, reply in pairs])
         held = {d["input"] for d in p._value} | {given for given, _ in pairs}
         out: list[tuple[str, str]] = []
         for given, reply in self.spares:
             text = input_text(given)
             if text.strip() and text not in held:
+                if tokens is not None:
+                    tokens -= demo_tokens([{"input": text, "reply": reply}])
+                    if tokens < 0:
+                        break
                 held.add(text)
                 out.append((text, reply))
                 if len(out) == room:

@@ -139,6 +139,25 @@ def test_a_short_list_is_filled_from_train_examples_outside_the_minibatch_judgin
     assert result.final_val == 1.0
 
 
+def test_train_examples_are_drawn_only_as_far_as_the_token_budget_has_room():
+    from backprose.optimizers.demos import demo_tokens
+
+    judged = []
+
+    def exact(output, example):
+        judged.append((example.id, str(output)))
+        return float(str(output) == example.target)
+
+    program = Solver(Scripted(few_shot_learner))
+    opt = Demos(program.parameters(), k=16, max_tokens=40)  # room for three or four of these examples
+    result = bp.train(program, WIDE_TRAIN, VAL, exact, opt, batch_size=2, steps=1, seed=0)
+    kept = program.demos.value
+    assert 3 <= len(kept) <= 4 and demo_tokens(kept) <= 40
+    bare = {i for i, out in judged if i.startswith("w") and out.isdigit()}
+    assert len(bare) == len(kept) + 1  # the two misses, those drawn, and the one that did not fit: no more
+    assert f"{len(kept) - 2} training input(s) not run this step" in result.history[0]["update"]["reasoning"]
+
+
 def test_no_train_example_is_offered_when_the_call_does_not_get_the_input_verbatim():
     class Rewrites(Solver):
         def __call__(self, question):
