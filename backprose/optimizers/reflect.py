@@ -123,10 +123,12 @@ def speaks_of_itself(value: str, name: str, old: str = "") -> str | None:
     """The words by which `value` describes the parameter instead of being it, if any (none the old value has).
 
     A weak optimizer model asked for "a new value for the parameter `instruction`" sometimes writes a sentence
-    about that value ("The new value for the parameter `instruction` should ..."). Only the prompt's own terms
-    give it away: the name in backticks, or "the parameter", which a real prompt for the program has no use for.
+    about that value ("The new value for the parameter `instruction` should ...", "The new instruction should
+    specify ..."). Only the prompt's own terms give it away: the name in backticks, "the parameter", or "the
+    new <name>", which a real prompt for the program has no use for.
     """
-    found = re.search(rf"`{re.escape(name)}`|\bthe parameter\b", value, re.IGNORECASE)
+    names = "|".join(dict.fromkeys(re.escape(n) for n in (name, name.replace("_", " "))))
+    found = re.search(rf"`{re.escape(name)}`|\bthe parameter\b|\bthe new (?:{names})\b", value, re.IGNORECASE)
     return found.group(0) if found and found.group(0).lower() not in old.lower() else None
 
 

@@ -173,6 +173,10 @@ def test_a_value_that_describes_the_parameter_is_told_apart_from_one_that_is_it(
     assert speaks_of_itself(meta, "instruction") == "the parameter"
     assert speaks_of_itself("Follow `instruction` closely.", "instruction") == "`instruction`"
     assert speaks_of_itself("Set the parameter to the answer.", "instruction") == "the parameter"
+    meta = "The new instruction should specify the date format."
+    assert speaks_of_itself(meta, "instruction") == "The new instruction"
+    assert speaks_of_itself("The new system prompt must name the format.", "system_prompt") == "The new system prompt"
+    assert speaks_of_itself("Compute the new value after each step.", "instruction") is None
     assert speaks_of_itself("Answer with the option's letter, then its text.", "instruction") is None
     assert speaks_of_itself("Check the parameter types first.", "prompt", old="Check the parameter.") is None
 
