@@ -117,7 +117,9 @@ def test_a_guide_that_cannot_judge_a_bare_target_gives_no_reference_and_says_so(
 WIDE_TRAIN = [{"input": f"{a}+{a}?", "target": str(2 * a), "id": f"w{a}"} for a in range(1, 11)]
 
 
-def test_a_short_list_is_filled_from_train_examples_outside_the_minibatch_judging_only_what_it_takes():
+def train_judging(demos_options):
+    """One step on WIDE_TRAIN with an exact-match guide that records the ids of the train targets it judged
+    (the program rambles on train, so a bare number judged there is a target)."""
     judged = []
 
     def exact(output, example):
@@ -125,8 +127,13 @@ def test_a_short_list_is_filled_from_train_examples_outside_the_minibatch_judgin
         return float(str(output) == example.target)
 
     program = Solver(Scripted(few_shot_learner))
-    opt = Demos(program.parameters(), k=5)
-    result = bp.train(program, WIDE_TRAIN, VAL, exact, opt, batch_size=2, steps=1, seed=0)
+    result = bp.train(program, WIDE_TRAIN, VAL, exact, Demos(program.parameters(), **demos_options), batch_size=2,
+                      steps=1, seed=0)
+    return program, result, {i for i, out in judged if i.startswith("w") and out.isdigit()}
+
+
+def test_a_short_list_is_filled_from_train_examples_outside_the_minibatch_judging_only_what_it_takes():
+    program, result, bare = train_judging({"k": 5})
     [step] = result.history
     held = {(d["input"], d["reply"]) for d in program.demos.value}
     assert len(held) == 5 and held <= {(ex["input"], ex["target"]) for ex in WIDE_TRAIN}
@@ -134,26 +141,16 @@ def test_a_short_list_is_filled_from_train_examples_outside_the_minibatch_judgin
     assert batch <= {i for i, _ in held}  # the minibatch's own misses, then three from the rest of train
     assert "2 missed input(s)" in step["update"]["reasoning"]
     assert "3 training input(s) not run this step" in step["update"]["reasoning"]
-    bare = [i for i, out in judged if i.startswith("w") and out.isdigit()]  # the program rambles on train
-    assert len(set(bare)) == 5  # two misses and three drawn: the other five train targets were never judged
+    assert len(bare) == 5  # two misses and three drawn: the other five train targets were never judged
     assert result.final_val == 1.0
 
 
 def test_train_examples_are_drawn_only_as_far_as_the_token_budget_has_room():
     from backprose.optimizers.demos import demo_tokens
 
-    judged = []
-
-    def exact(output, example):
-        judged.append((example.id, str(output)))
-        return float(str(output) == example.target)
-
-    program = Solver(Scripted(few_shot_learner))
-    opt = Demos(program.parameters(), k=16, max_tokens=40)  # room for three or four of these examples
-    result = bp.train(program, WIDE_TRAIN, VAL, exact, opt, batch_size=2, steps=1, seed=0)
+    program, result, bare = train_judging({"k": 16, "max_tokens": 40})  # room for three or four examples
     kept = program.demos.value
     assert 3 <= len(kept) <= 4 and demo_tokens(kept) <= 40
-    bare = {i for i, out in judged if i.startswith("w") and out.isdigit()}
     assert len(bare) == len(kept) + 1  # the two misses, those drawn, and the one that did not fit: no more
     assert f"{len(kept) - 2} training input(s) not run this step" in result.history[0]["update"]["reasoning"]
 
