@@ -177,6 +177,13 @@ def test_a_value_that_describes_the_parameter_is_told_apart_from_one_that_is_it(
     assert speaks_of_itself(meta, "instruction") == "The new instruction"
     assert speaks_of_itself("The new system prompt must name the format.", "system_prompt") == "The new system prompt"
     assert speaks_of_itself("Compute the new value after each step.", "instruction") is None
+    role = "the system prompt of the one model call that answers each input"
+    kept = ("    The system prompt of the one model call that answers each input should be more detailed and provide "
+            "examples for the user to follow.")
+    assert speaks_of_itself(kept, "instruction", "Answer the logic puzzle.", role) == (
+        "system prompt of the one model call that answers each input")
+    assert speaks_of_itself("Answer the logic puzzle; name the one answer.", "instruction", description=role) is None
+    assert speaks_of_itself("Sort the words.", "prompt", description="the prompt") is None  # too short to tell
     assert speaks_of_itself("Answer with the option's letter, then its text.", "instruction") is None
     assert speaks_of_itself("Check the parameter types first.", "prompt", old="Check the parameter.") is None
 
@@ -188,6 +195,15 @@ def test_reflect_sends_back_a_rewrite_that_describes_the_value_and_takes_the_ret
     update = Reflect([p], llm=llm).step()
     assert "talks about the parameter ('the parameter')" in llm.prompts[1][-1]["content"]
     assert p.value == "Show the working, then give only the number." and update.changed
+
+
+def test_reflect_sends_back_a_rewrite_that_talks_about_the_parameters_description():
+    p, _ = batch()  # described as "instructions before each question"
+    llm = Scripted([said(instructions="The instructions before each question should be clearer."),
+                    said(instructions="Give only the number.")])
+    Reflect([p], llm=llm).step()
+    assert "talks about the parameter ('instructions before each question')" in llm.prompts[1][-1]["content"]
+    assert p.value == "Give only the number."
 
 
 def test_a_rewrite_that_only_changes_punctuation_or_case_counts_as_unchanged():
