@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from optimizer_graphs import extend, numeric_graph
@@ -188,22 +189,16 @@ def test_a_value_that_describes_the_parameter_is_told_apart_from_one_that_is_it(
     assert speaks_of_itself("Check the parameter types first.", "prompt", old="Check the parameter.") is None
 
 
-def test_reflect_sends_back_a_rewrite_that_describes_the_value_and_takes_the_retry():
+@pytest.mark.parametrize(("first", "words"), [
+    ("The new value of the parameter `instructions` must follow the grader.", "the parameter"),
+    ("The instructions before each question should be clearer.", "instructions before each question"),  # description
+])
+def test_reflect_sends_back_a_rewrite_that_describes_the_value_and_takes_the_retry(first, words):
     p, _ = batch()
-    llm = Scripted([said(instructions="The new value of the parameter `instructions` must follow the grader."),
-                    said(instructions="Show the working, then give only the number.")])
+    llm = Scripted([said(instructions=first), said(instructions="Give only the number.")])
     update = Reflect([p], llm=llm).step()
-    assert "talks about the parameter ('the parameter')" in llm.prompts[1][-1]["content"]
-    assert p.value == "Show the working, then give only the number." and update.changed
-
-
-def test_reflect_sends_back_a_rewrite_that_talks_about_the_parameters_description():
-    p, _ = batch()  # described as "instructions before each question"
-    llm = Scripted([said(instructions="The instructions before each question should be clearer."),
-                    said(instructions="Give only the number.")])
-    Reflect([p], llm=llm).step()
-    assert "talks about the parameter ('instructions before each question')" in llm.prompts[1][-1]["content"]
-    assert p.value == "Give only the number."
+    assert f"talks about the parameter ({words!r})" in llm.prompts[1][-1]["content"]
+    assert p.value == "Give only the number." and update.changed
 
 
 def test_a_rewrite_that_only_changes_punctuation_or_case_counts_as_unchanged():
