@@ -11,12 +11,15 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from backprose.agent import check_demos
 from backprose.data.dataset import Example
+from backprose.errors import InvalidUpdate
 from backprose.optimizers.base import Proposal
+from backprose.optimizers.problem import input_text
 from backprose.trace.backward import backward
 from backprose.train.checkpoint import example_key, state_key
 from backprose.train.rollout import evaluate, rollouts
-from backprose.train.strategies.base import Candidate, State
+from backprose.train.strategies.base import Candidate, State, beats
 
 if TYPE_CHECKING:
     from backprose.train.trainer import Trainer
@@ -61,18 +64,32 @@ class Moves:
                           scores=[j.score for j in judged])
         return self.known(state, examples)  # type: ignore[return-value]
 
-    def race(self, state: State, examples: Sequence[Example], bar: Sequence[float]) -> list[float] | None:
-        """Scores of `state` on `examples`, or None as soon as it cannot beat `bar` (the scores to beat).
+    def shown(self, state: State, examples: Sequence[Example]) -> set[str]:
+        """Ids of the `examples` whose input `state`'s worked examples hold and the current program's do not:
+        its prompt shows their answers, so scoring it on them tests nothing (see `shown_inputs`)."""
+        new = shown_inputs(state) - shown_inputs(self.current)
+        return {ex.id for ex in examples if _held(input_text(ex.input), new)}
 
-        The examples `bar` misses run first: a candidate that fixes none of them cannot win even with every
-        other example at the top score (1), so the rest never run. On a minibatch the current program half
-        solves, a candidate that does not help costs half the minibatch's model calls instead of all.
+    def race(self, state: State, examples: Sequence[Example], bar: Sequence[float],
+             shows: int = 0) -> list[float] | None:
+        """Scores of `state` on `examples`, or None as soon as it cannot beat `bar` (the scores to beat, made by a
+        program whose worked examples show `shows` of the examples; see `beats`).
+
+        An example the candidate's new worked examples show (`shown`) is not run: it counts at the bar's score.
+        Of the rest, the examples `bar` misses run first: a candidate that fixes none of them cannot win even
+        with every other example at the top score (1), so the rest never run. On a minibatch the current
+        program half solves, a candidate that does not help costs half the minibatch's model calls instead of
+        all; on one its worked examples show in full, none.
         """
-        missed = [ex for ex, b in zip(examples, bar, strict=True) if b < 1]
+        shown = self.shown(state, examples)
+        ties = len(shown) > shows
+        tested = [(ex, b) for ex, b in zip(examples, bar, strict=True) if ex.id not in shown]
+        missed = [ex for ex, b in tested if b < 1]
         first = self.scores(state, missed) if missed else []
-        if sum(first) + (len(examples) - len(missed)) <= sum(bar):
+        if not beats(sum(first) + (len(tested) - len(missed)), sum(b for _, b in tested), ties):
             return None
-        return self.scores(state, examples)  # the ones already run are memoized
+        got = dict(zip((ex.id for ex, _ in tested), self.scores(state, [ex for ex, _ in tested]), strict=True))
+        return [got.get(ex.id, b) for ex, b in zip(examples, bar, strict=True)]  # the ones run are memoized
 
     def solved(self, state: State, examples: Sequence[Example]) -> bool:
         """Whether `state` is already known (from memoized scores, at no cost) to score full marks on every
@@ -136,3 +153,23 @@ class Moves:
 
     def describe(self) -> dict[str, Any]:
         return {"batch": [ex.id for ex in self.batch], "proposals": self.proposals}
+
+
+def shown_inputs(state: State) -> set[str]:
+    """The inputs of every worked example a state holds (each value that is a list of {"input", "reply"})."""
+    found: set[str] = set()
+    for record in state.values():
+        value = record.get("value") if isinstance(record, dict) and record.get("type") == "json" else None
+        if isinstance(value, list) and value:
+            try:
+                found.update(demo["input"].strip() for demo in check_demos(value))
+            except InvalidUpdate:
+                continue
+    return found
+
+
+def _held(text: str, inputs: set[str]) -> bool:
+    """Whether a worked example's input is `text`, or holds it (a program may wrap the input in a prompt; a
+    short text counts only as a whole input, since it would turn up inside unrelated ones)."""
+    core = text.strip()
+    return bool(core) and (core in inputs or (len(core) >= 20 and any(core in given for given in inputs)))

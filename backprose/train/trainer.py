@@ -1,7 +1,9 @@
 """`Trainer` and `train`: minibatch rollouts, backward, a search step, then validation-gated acceptance.
 
 A proposal is adopted only if it (1) scores higher than the current program on the minibatch it was made
-from and (2) does not lower the validation score; otherwise the program stays as it was. The validation
+from and (2) does not lower the validation score; otherwise the program stays as it was. A minibatch example
+whose answer the proposal's new worked examples show is no test of it: it is not run, and a tie on the rest
+goes to validation (see `strategies.base.beats`). The validation
 score of the current program therefore never goes down, and a run never ends worse than it started.
 A candidate first runs on the minibatch examples the current program misses; if it fixes none of them
 it cannot win, and the rest of the minibatch is not run. For the same reason a minibatch the current
@@ -39,7 +41,7 @@ from backprose.train.progress import Progress
 from backprose.train.results import SplitResults, collect, evaluate_split, save
 from backprose.train.rollout import Rollout, default_workers
 from backprose.train.strategies import make_strategy
-from backprose.train.strategies.base import mean
+from backprose.train.strategies.base import beats, mean
 from backprose.train.strategies.pareto import Pareto
 
 log = logging.getLogger("backprose")
@@ -279,16 +281,20 @@ class Trainer:
             record.update(reason=reason, batch_after=before, val_after=current_val)
             return record, current, current_val
         raced = moves.race(cand.state, batch, bar)  # None: it lost on the examples the current program misses
+        shown = moves.shown(cand.state, batch)
         after = None if raced is None else mean(raced)
-        record.update(candidate=cand.key, parent=cand.parent, batch_after=after,
+        record.update(candidate=cand.key, parent=cand.parent, batch_after=after, shown=len(shown),
                       update=cand.update.as_dict() if cand.update else None)
         val_scores = None
-        if after is None:
+        if raced is None:
             record.update(reason="not better on the minibatch (it does no better on the examples the current "
                                  "program misses, so the rest were not run)", val_after=None)
-        elif after <= before:
+        elif not beats(sum(raced), sum(bar), bool(shown)):
             record.update(reason=f"not better on the minibatch ({after:.3f} <= {before:.3f})", val_after=None)
         else:
+            if after == before:
+                log.info("step %d: the candidate's new worked examples show %d of the minibatch's %d examples and "
+                         "it ties on the rest, so the validation run judges it", step, len(shown), len(batch))
             val_scores = moves.scores(cand.state, list(self.val))
             val = mean(val_scores)
             record["val_after"] = val

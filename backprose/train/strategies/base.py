@@ -47,7 +47,12 @@ class StepContext(Protocol):
         """Per-example scores of `state` (memoized: a state is never re-run on an example)."""
         ...
 
-    def race(self, state: State, examples: Sequence[Example], bar: Sequence[float]) -> list[float] | None:
+    def shown(self, state: State, examples: Sequence[Example]) -> set[str]:
+        """Ids of the examples whose answers `state`'s new worked examples show (they cannot test it)."""
+        ...
+
+    def race(self, state: State, examples: Sequence[Example], bar: Sequence[float],
+             shows: int = 0) -> list[float] | None:
         """Scores of `state`, or None once it cannot beat the scores `bar` (missed examples run first)."""
         ...
 
@@ -82,19 +87,33 @@ def mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def best_of(ctx: StepContext, candidates: list[Candidate]) -> Candidate | None:
-    """The candidate with the highest minibatch mean (first wins ties, so the choice is deterministic).
+def beats(score: float, bar: float, ties: bool) -> bool:
+    """Whether a candidate's minibatch total `score` beats the `bar`: higher, or equal when `ties`.
 
-    Each candidate races the best so far, at first the current program: one that cannot beat it stops
-    before the rest of the minibatch runs. When none beats the current program the first is returned, and
-    the trainer's gate refuses it with its reason (it races again, from memoized scores).
+    A tie wins when the candidate's worked examples show more of the minibatch than the bar's program's do.
+    Those examples were not run (their answers are in its prompt), so the minibatch cannot tell what they
+    teach; only the validation run can. Without the tie a new list of worked examples would have to fix one
+    of the few examples it does not show, and a small model that needs them most often fixes none there.
     """
-    best, bar = None, ctx.scores(ctx.current, ctx.batch)
+    return score > bar or (ties and score == bar)
+
+
+def best_of(ctx: StepContext, candidates: list[Candidate]) -> Candidate | None:
+    """The candidate that beats the best so far, at first the current program, in order (see `beats`): a
+    later one must do better than an earlier one, so the cheapest of equals wins and the choice is
+    deterministic.
+
+    Each candidate races the best so far: one that cannot beat it stops before the rest of the minibatch
+    runs. When none beats the current program the first is returned, and the trainer's gate refuses it
+    with its reason (it races again, from memoized scores).
+    """
+    best, bar, shows = None, ctx.scores(ctx.current, ctx.batch), 0
     for cand in candidates:
-        scores = ctx.race(cand.state, ctx.batch, bar)
-        if scores is not None:
+        scores = ctx.race(cand.state, ctx.batch, bar, shows)
+        shown = len(ctx.shown(cand.state, ctx.batch))
+        if scores is not None and beats(sum(scores), sum(bar), shown > shows):
             cand.meta["batch_score"] = mean(scores)
-            best, bar = cand, scores
+            best, bar, shows = cand, scores, shown
     return best or (candidates[0] if candidates else None)
 
 
