@@ -100,13 +100,17 @@ class Parameter(Node):
 
         Loosens the forms models write (a value wrapped once more in an object, code in a ``` fence, a number
         or an array as text, a text value quoted in "The new value should be: '...'"), validates the type,
-        applies the projection, and refuses the description handed back instead of a value (small models do
-        this).
+        applies the projection, and refuses the description handed back instead of a value, or a text that talks
+        about the parameter instead of being it (small models do both; see `speaks_of_itself`).
         """
         value = self.validate(self._loosen(raw))
         if isinstance(value, str) and self.description and bare(value) == bare(self.description):
             raise InvalidUpdate(f"{self.name}: the suggestion repeats the parameter's description "
                                 f"({self.description!r}); write the value itself")
+        if self.value_type == "text" and (talk := speaks_of_itself(value, self.name, str(self._value),
+                                                                     self.description or "")):
+            raise InvalidUpdate(f"{self.name}: the suggestion talks about the parameter ({talk!r}) instead of being "
+                                f"its text; write the {self.name} itself, exactly as the program will use it")
         return value
 
     def validate(self, new: Any) -> Any:
@@ -189,6 +193,31 @@ def strip_fence(text: str) -> str:
 def bare(text: str) -> str:
     """`text` without what does not change its meaning: case, runs of spaces, quotes, brackets, end stops."""
     return " ".join(text.split()).strip(" .,;:'\"{}[]()").lower()
+
+
+def speaks_of_itself(value: str, name: str, old: str = "", description: str = "") -> str | None:
+    """The words by which `value` describes the parameter instead of being it, if any (none the old value has).
+
+    A weak optimizer model asked for "a new value for the parameter `instruction`" sometimes writes a sentence
+    about that value ("The new value for the parameter `instruction` should ...", "The new instruction should
+    specify ...", "The system prompt of the one model call ... should be more detailed"). Only the prompt's
+    own terms give it away: the name in backticks, "the parameter", "the new <name>", or the parameter's
+    description (of three words or more), which a real prompt for the program has no use for.
+    """
+    names = "|".join(dict.fromkeys(re.escape(n) for n in (name, name.replace("_", " "))))
+    pattern = rf"`{re.escape(name)}`|\bthe parameter\b|\bthe new (?:{names})\b"
+    words = re.sub(r"^(?:the|a|an)\s+", "", " ".join(description.split()), flags=re.IGNORECASE)
+    if len(words.split()) >= 3:
+        pattern += "|" + r"\s+".join(map(re.escape, words.split()))
+    found = re.search(pattern, value, re.IGNORECASE)
+    if found is None or _plain(found.group(0)) in _plain(old):
+        return None
+    return found.group(0)
+
+
+def _plain(text: str) -> str:
+    """Lower case, with every run of whitespace one space: how two mentions of the same words compare."""
+    return " ".join(text.lower().split())
 
 
 def _text(p: Parameter, new: Any) -> str:

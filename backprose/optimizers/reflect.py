@@ -16,7 +16,6 @@ common case of prompts and instructions feeding LLM calls.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -117,31 +116,6 @@ def copied_span(value: str, old: str, examples: Sequence[Example], least: int = 
                 if span and not all(any(span in t for t in other.inputs) for other in examples):
                     return span
     return None
-
-
-def speaks_of_itself(value: str, name: str, old: str = "", description: str = "") -> str | None:
-    """The words by which `value` describes the parameter instead of being it, if any (none the old value has).
-
-    A weak optimizer model asked for "a new value for the parameter `instruction`" sometimes writes a sentence
-    about that value ("The new value for the parameter `instruction` should ...", "The new instruction should
-    specify ...", "The system prompt of the one model call ... should be more detailed"). Only the prompt's
-    own terms give it away: the name in backticks, "the parameter", "the new <name>", or the parameter's
-    description (of three words or more), which a real prompt for the program has no use for.
-    """
-    names = "|".join(dict.fromkeys(re.escape(n) for n in (name, name.replace("_", " "))))
-    pattern = rf"`{re.escape(name)}`|\bthe parameter\b|\bthe new (?:{names})\b"
-    words = re.sub(r"^(?:the|a|an)\s+", "", " ".join(description.split()), flags=re.IGNORECASE)
-    if len(words.split()) >= 3:
-        pattern += "|" + r"\s+".join(map(re.escape, words.split()))
-    found = re.search(pattern, value, re.IGNORECASE)
-    if found is None or _plain(found.group(0)) in _plain(old):
-        return None
-    return found.group(0)
-
-
-def _plain(text: str) -> str:
-    """Lower case, with every run of whitespace one space: how two mentions of the same words compare."""
-    return " ".join(text.lower().split())
 
 
 def _text(node: Node) -> str:
@@ -295,9 +269,6 @@ class Reflect(PerParameterOptimizer):
             return [f"the new value of {p.name} is the same as the current one (apart from case, spacing or end "
                     "punctuation at most); write a different value that fixes the problems in the feedback"]
         if p.value_type == "text" and isinstance(new, str):
-            if talk := speaks_of_itself(new, p.name, str(p._value), p.description):
-                return [f"the new value of {p.name} talks about the parameter ({talk!r}) instead of being its text; "
-                        f"write the {p.name} itself, exactly as the program will use it"]
             span = copied_span(new, str(p._value), examples_for(p))
             if span:
                 return [f"the new value of {p.name} pastes text from one example ({span[:80]!r}); write general "

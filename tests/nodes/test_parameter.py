@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import backprose as bp
 from backprose.errors import InvalidUpdate
+from backprose.nodes.parameter import speaks_of_itself
 from backprose.optimizers.base import Optimizer, Proposal
 
 
@@ -116,6 +117,38 @@ def test_check_loosens_validates_projects_and_refuses_an_echo():
         number.check("3")
     array = bp.param(np.zeros(2), name="w")
     assert np.array_equal(array.check("[1, 2]"), [1.0, 2.0])
+
+
+def test_a_value_that_describes_the_parameter_is_told_apart_from_one_that_is_it():
+    meta = "The new value for the parameter `instruction` should be the one that corresponds to the grader's rules."
+    assert speaks_of_itself(meta, "instruction") == "the parameter"
+    assert speaks_of_itself("Follow `instruction` closely.", "instruction") == "`instruction`"
+    assert speaks_of_itself("Set the parameter to the answer.", "instruction") == "the parameter"
+    meta = "The new instruction should specify the date format."
+    assert speaks_of_itself(meta, "instruction") == "The new instruction"
+    assert speaks_of_itself("The new system prompt must name the format.", "system_prompt") == "The new system prompt"
+    assert speaks_of_itself("Compute the new value after each step.", "instruction") is None
+    role = "the system prompt of the one model call that answers each input"
+    kept = ("    The system prompt of the one model call that answers each input should be more detailed and provide "
+            "examples for the user to follow.")
+    assert speaks_of_itself(kept, "instruction", "Answer the logic puzzle.", role) == (
+        "system prompt of the one model call that answers each input")
+    assert speaks_of_itself("Answer the logic puzzle; name the one answer.", "instruction", description=role) is None
+    assert speaks_of_itself("Sort the words.", "prompt", description="the prompt") is None  # too short to tell
+    assert speaks_of_itself("Answer with the option's letter, then its text.", "instruction") is None
+    assert speaks_of_itself("Check the parameter types first.", "prompt", old="Check the parameter.") is None
+
+
+
+def test_check_refuses_a_text_that_talks_about_the_parameter_but_an_assignment_is_the_users_own():
+    p = bp.param("Answer the question.", name="instruction", description="the system prompt of the one model call")
+    with pytest.raises(InvalidUpdate, match=r"talks about the parameter \('The new instruction'\)"):
+        p.check("The new instruction should name the date format.")
+    with pytest.raises(InvalidUpdate, match="talks about the parameter"):
+        p.check("Use the system prompt of the one model call to answer.")
+    assert p.check("Answer the question; give the date as MM/DD/YYYY.").endswith("MM/DD/YYYY.")
+    p.value = "The new instruction is yours to write."  # a user's assignment is not an optimizer's suggestion
+    assert p.check("The new instruction is yours to write, and short.")  # the current value holds the words
 
 
 @pytest.mark.parametrize("reply", [

@@ -167,28 +167,6 @@ def test_reflect_sends_back_a_rewrite_that_pastes_an_example_and_takes_the_retry
     assert p.value == "Show the working, then give only the number." and update.changed
 
 
-def test_a_value_that_describes_the_parameter_is_told_apart_from_one_that_is_it():
-    from backprose.optimizers.reflect import speaks_of_itself
-
-    meta = "The new value for the parameter `instruction` should be the one that corresponds to the grader's rules."
-    assert speaks_of_itself(meta, "instruction") == "the parameter"
-    assert speaks_of_itself("Follow `instruction` closely.", "instruction") == "`instruction`"
-    assert speaks_of_itself("Set the parameter to the answer.", "instruction") == "the parameter"
-    meta = "The new instruction should specify the date format."
-    assert speaks_of_itself(meta, "instruction") == "The new instruction"
-    assert speaks_of_itself("The new system prompt must name the format.", "system_prompt") == "The new system prompt"
-    assert speaks_of_itself("Compute the new value after each step.", "instruction") is None
-    role = "the system prompt of the one model call that answers each input"
-    kept = ("    The system prompt of the one model call that answers each input should be more detailed and provide "
-            "examples for the user to follow.")
-    assert speaks_of_itself(kept, "instruction", "Answer the logic puzzle.", role) == (
-        "system prompt of the one model call that answers each input")
-    assert speaks_of_itself("Answer the logic puzzle; name the one answer.", "instruction", description=role) is None
-    assert speaks_of_itself("Sort the words.", "prompt", description="the prompt") is None  # too short to tell
-    assert speaks_of_itself("Answer with the option's letter, then its text.", "instruction") is None
-    assert speaks_of_itself("Check the parameter types first.", "prompt", old="Check the parameter.") is None
-
-
 @pytest.mark.parametrize(("first", "words"), [
     ("The new value of the parameter `instructions` must follow the grader.", "the parameter"),
     ("The instructions before each question should be clearer.", "instructions before each question"),  # description

@@ -171,17 +171,23 @@ def test_unusable_replies_change_nothing_and_are_reported():
     assert "unusable" in update.reasoning
 
 
-@pytest.mark.parametrize("name", ["OptoPrime", "Reflect"])
-def test_a_suggestion_that_repeats_the_description_is_retried_then_refused(name):
+@pytest.mark.parametrize("name", ["OptoPrime", "Reflect", "TextGrad"])
+@pytest.mark.parametrize(("echo", "problem"), [
+    ("Instructions of agent 'writer'.}", "repeats the parameter's description"),  # as the 1.5B model wrote it
+    ("The new writer should be the one that corresponds to the grader's rules.", "talks about the parameter"),
+])
+def test_a_suggestion_about_the_parameter_instead_of_a_value_is_retried_then_refused(name, echo, problem):
     p = bp.param("Reply with the number only.", name="writer", description="instructions of agent 'writer'")
     out = bp.bundle()(lambda s: s + "!")(p)
     out.backward("Score: 0. Expected 14.")
-    echo = "Instructions of agent 'writer'.}"  # as the 1.5B model once wrote it
     reply = {"OptoPrime": json.dumps({"reasoning": "r", "suggestion": {"writer": echo}}),
-             "Reflect": json.dumps({"diagnosis": "d", "writer": echo})}[name]
-    llm = Scripted([reply, reply])
+             "Reflect": json.dumps({"diagnosis": "d", "writer": echo}),
+             "TextGrad": json.dumps({"reasoning": "r", "value": echo})}[name]
+    llm = Scripted(lambda messages: reply if "You improve one variable" in messages[0]["content"]
+                   or name != "TextGrad" else "Make it shorter.")
     update = getattr(bp.optimizers, name)([p], llm=llm).step()
-    assert "repeats the parameter's description" in llm.prompts[1][-1]["content"]
+    asked = [m for m in llm.prompts if problem in m[-1]["content"]]
+    assert asked, f"no retry named the problem: {problem}"
     assert p.value == "Reply with the number only." and not update.accepted
 
 
