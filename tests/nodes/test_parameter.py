@@ -139,7 +139,6 @@ def test_a_value_that_describes_the_parameter_is_told_apart_from_one_that_is_it(
     assert speaks_of_itself("Check the parameter types first.", "prompt", old="Check the parameter.") is None
 
 
-
 def test_check_refuses_a_text_that_talks_about_the_parameter_but_an_assignment_is_the_users_own():
     p = bp.param("Answer the question.", name="instruction", description="the system prompt of the one model call")
     with pytest.raises(InvalidUpdate, match=r"talks about the parameter \('The new instruction'\)"):

@@ -93,7 +93,8 @@ def beats(score: float, bar: float, ties: bool) -> bool:
     A tie wins when the candidate's worked examples show more of the minibatch than the bar's program's do.
     Those examples were not run (their answers are in its prompt), so the minibatch cannot tell what they
     teach; only the validation run can. Without the tie a new list of worked examples would have to fix one
-    of the few examples it does not show, and a small model that needs them most often fixes none there.
+    of the few examples it does not show: on a real task a 0.5B model's 16-example list fixed none there
+    three steps running, and never reached the validation run that accepted such lists on other seeds.
     """
     return score > bar or (ties and score == bar)
 
