@@ -210,14 +210,9 @@ def speaks_of_itself(value: str, name: str, old: str = "", description: str = ""
     if len(words.split()) >= 3:
         pattern += "|" + r"\s+".join(map(re.escape, words.split()))
     found = re.search(pattern, value, re.IGNORECASE)
-    if found is None or _plain(found.group(0)) in _plain(old):
+    if found is None or bare(found.group(0)) in bare(old):
         return None
     return found.group(0)
-
-
-def _plain(text: str) -> str:
-    """Lower case, with every run of whitespace one space: how two mentions of the same words compare."""
-    return " ".join(text.lower().split())
 
 
 def _text(p: Parameter, new: Any) -> str:

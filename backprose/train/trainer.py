@@ -1,10 +1,10 @@
 """`Trainer` and `train`: minibatch rollouts, backward, a search step, then validation-gated acceptance.
 
 A proposal is adopted only if it (1) scores higher than the current program on the minibatch it was made
-from and (2) does not lower the validation score; otherwise the program stays as it was. A minibatch example
-whose answer the proposal's new worked examples show is no test of it: it is not run, and a tie on the rest
-goes to validation (see `strategies.base.beats`). The validation
+from and (2) does not lower the validation score; otherwise the program stays as it was. The validation
 score of the current program therefore never goes down, and a run never ends worse than it started.
+A minibatch example whose answer the proposal's new worked examples show is no test of it: it is not run,
+and a tie on the rest goes to validation (see `strategies.base.beats`).
 A candidate first runs on the minibatch examples the current program misses; if it fixes none of them
 it cannot win, and the rest of the minibatch is not run. For the same reason a minibatch the current
 program already solves in full gets no proposal (and when its scores are known, no rollout either).
