@@ -74,13 +74,18 @@ async def acall_llm(prompt: Any, system: Any = None, *, demos: Any = None, llm: 
 def _calling(prompt: Any, system: Any, demos: Any, llm: Any, options: dict[str, Any]) -> Steps[Node]:
     client = _client(llm)
     op, args = (_CALL, (system, prompt)) if demos is None else (_CALL_WITH_EXAMPLES, (system, prompt, demos))
-    return (yield from applying(
+    stopped: list[str | None] = []
+
+    def text(completion: Any) -> str:
+        stopped.append(getattr(completion, "finish_reason", None))
+        return completion.text
+
+    node = yield from applying(
         op, lambda *values: Call(client.complete, client.acomplete, (_messages(*values),), options), args,
-        reply=_text))
-
-
-def _text(completion: Any) -> str:
-    return completion.text
+        reply=text)
+    if isinstance(node, Message):  # a reply cut at max_tokens is no finished answer (see Message.truncated)
+        node.truncated = stopped == ["length"]
+    return node
 
 
 @bundle(name="compose_prompt")

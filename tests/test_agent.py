@@ -72,6 +72,14 @@ def test_the_local_model_follows_a_worked_example_it_is_shown(local_llm):
     assert agent("Capital of Italy?").value.startswith("Capital:")  # the shown format, not a bare "Rome"
 
 
+@pytest.mark.live
+def test_a_local_reply_cut_at_its_token_limit_is_marked_truncated_and_a_finished_one_is_not(local_llm):
+    long = bp.call_llm("Explain step by step how a compiler works.", llm=local_llm, max_tokens=4, temperature=0)
+    short = bp.call_llm("What is 2 + 3? Answer with the number only.", llm=local_llm, max_tokens=8, temperature=0)
+    assert long.truncated is True
+    assert short.truncated is False and "5" in short.value
+
+
 def test_worked_examples_go_before_the_input_as_turns_under_the_current_instructions():
     llm = Scripted(["42", "42"])
     agent = bp.Agent(system="Be terse.", instructions="Reply with a number.", llm=llm, name="solver",

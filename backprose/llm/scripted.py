@@ -27,19 +27,21 @@ from backprose.llm.base import (
 from backprose.llm.base import estimate_tokens as _tokens
 from backprose.llm.cache import request_key
 
-Responder = Callable[[list[Message]], str]
+Responder = Callable[[list[Message]], str | Completion]
 
 
 class Scripted(ClientBase):
     """Replies from a list (in order) or a function of the messages; records every prompt.
 
-    A list item that is an exception instance is raised instead of answered, to script failures. When the
-    list runs out, an IndexError says how many replies were scripted and which prompt asked for one more.
+    A list item that is an exception instance is raised instead of answered, to script failures; a
+    `Completion` is returned as it is (its model and token counts included), to script e.g. a reply cut at
+    its token limit (`finish_reason="length"`). When the list runs out, an IndexError says how many replies
+    were scripted and which prompt asked for one more.
     """
 
     def __init__(
         self,
-        responses: Sequence[str | BaseException] | Responder,
+        responses: Sequence[str | Completion | BaseException] | Responder,
         *,
         model: str = "scripted",
         cache: Any = None,
@@ -77,6 +79,8 @@ class Scripted(ClientBase):
                 reply = self._responder(request.messages)
         if isinstance(reply, BaseException):
             raise reply
+        if isinstance(reply, Completion):
+            return reply
         return Completion(
             text=reply,
             model=self.model,

@@ -27,7 +27,7 @@ from backprose.networks.spec import validate_spec
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import Change, Optimizer, Proposal, Update, missing_feedback
-from backprose.optimizers.demos import add_demos, worked_example
+from backprose.optimizers.demos import add_demos, own_example
 from backprose.optimizers.reduce import default_score
 from backprose.optimizers.reflect import Reflect
 from backprose.optimizers.textgrad import TextGrad
@@ -148,7 +148,7 @@ class NetworkOptimizer(Optimizer):
         for agent in agents if self.demos and solved else []:
             held = agent.demos._value
             for output, asked in solved:
-                pair = worked_example(agent.demos, output, asked)
+                pair = own_example(agent.demos, output, asked)
                 value = [] if pair is None else add_demos(held, [pair], self.demos)
                 if value and value != held and not self.repeats_refusal(agent.demos, value):
                     values[agent.demos] = value

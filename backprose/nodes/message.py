@@ -18,10 +18,13 @@ class Op:
 
 
 class Message(Node):
-    """The output of a traced op. `parents` are its node inputs; `control` the conditions that steered it."""
+    """The output of a traced op. `parents` are its node inputs; `control` the conditions that steered it.
+
+    `truncated` says the value was cut short: a model reply that stopped at its token limit, not where the
+    model would have ended it."""
 
     kind = "message"
-    __slots__ = ("op",)
+    __slots__ = ("op", "truncated")
 
     def __init__(
         self,
@@ -40,6 +43,7 @@ class Message(Node):
         self.feedback = []
         self.scope = scope
         self.op = op
+        self.truncated = False
 
 
 class ErrorNode(Message):

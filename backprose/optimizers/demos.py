@@ -9,6 +9,9 @@ the new list like any other change. Full-marks runs of earlier minibatches are b
 parameter, in the optimizer's state): on a minibatch with none of its own, the newest banked run not held
 yet is offered instead, so a hard minibatch still gets a free candidate.
 
+A full-marks run whose reply was cut at the model's token limit is not kept: a guide may find the right
+answer inside an unfinished ramble, but shown as a worked example it teaches the model to ramble.
+
 A missed run whose example has a reference reply (`Feedback.reference`: the trainer gives the example's
 target when the guide scores that target full marks) yields a labeled worked example, the input with the
 reference as its reply, as DSPy's labeled demos do; only where the model call's reply is itself the judged
@@ -39,7 +42,8 @@ from backprose.optimizers.problem import input_text
 from backprose.optimizers.reduce import default_score
 from backprose.trace.graph import minimal_subgraph
 
-__all__ = ["Demos", "add_demos", "is_worked_examples", "labeled", "passes_input_through", "worked_example"]
+__all__ = ["Demos", "add_demos", "is_worked_examples", "labeled", "own_example", "passes_input_through",
+           "worked_example"]
 
 logger = logging.getLogger(__name__)
 BANK = 16  # full-marks runs remembered per parameter, for minibatches without one of their own
@@ -84,6 +88,18 @@ def worked_example(p: Node, output: Node, asked: Any = None) -> tuple[str, str] 
         given = (str(pick[-1]._value) if pick else asked_text if asked is not None
                  else str(feeders[-1]._value) if feeders else None)
     return None if given is None else (given, str(call._value))
+
+
+def own_example(p: Node, output: Node, asked: Any = None) -> tuple[str, str] | None:
+    """`worked_example` of a full-marks run, to keep with the model's own reply; None (logged) when that reply
+    was cut at its token limit. However the guide scored it, an unfinished reply shown as a worked example
+    teaches the model to answer the same way: to ramble and stop mid-answer."""
+    call = first_call(p, output)
+    if isinstance(call, Message) and call.truncated:
+        logger.info("Demos: %s: left out a full-marks run whose reply was cut at the model's token limit: %r",
+                    p.name, str(call._value)[-120:])
+        return None
+    return worked_example(p, output, asked)
 
 
 def _question(prompt: Message) -> str:
@@ -226,7 +242,7 @@ class Demos(Optimizer):
         for p in params:
             if not p.trainable or not is_worked_examples(p):
                 continue
-            pairs = [pair for out, asked in solved(p.feedback) if (pair := worked_example(p, out, asked))]
+            pairs = [pair for out, asked in solved(p.feedback) if (pair := own_example(p, out, asked))]
             bank = self.bank.setdefault(p.name, [])  # the model's own runs only; a target comes back whenever
             # its example is missed again
             for given, reply in pairs:

@@ -1,0 +1,82 @@
+"""A full-marks run whose reply stopped at its token limit is never kept as a worked example.
+
+A lenient guide can find the right option inside an unfinished ramble; shown as a worked example, that
+ramble teaches the small model to ramble on every later input (seen on a real task: 13 of 21 validation
+answers named no option once two such runs were kept)."""
+
+import logging
+
+import pytest
+
+import backprose as bp
+from backprose.llm import Scripted
+from backprose.llm.base import Completion
+from backprose.networks import AgentNetwork, NetworkOptimizer
+from backprose.optimizers.demos import Demos
+
+RAMBLE = "Let's analyze each statement step by step. (A) could be true, but (B) is the one that"
+
+
+def cut(text):
+    return Completion(text, "scripted", completion_tokens=20, finish_reason="length")
+
+
+def answer(messages):
+    """A finished reply on 2+2, one cut at its token limit on 3+3 (which the guide still scores right)."""
+    return {"2+2?": "4", "3+3?": cut(RAMBLE)}[messages[-1]["content"]]
+
+
+class Solver(bp.Module):
+    def __init__(self, llm):
+        self.llm = llm
+        self.instruction = bp.param("Add.", name="instruction")
+        self.demos = bp.param([], name="demos")
+
+    def __call__(self, question):
+        return bp.call_llm(question, system=self.instruction, demos=self.demos, llm=self.llm, max_tokens=20)
+
+
+def test_call_llm_marks_a_reply_that_stopped_at_its_token_limit():
+    program = Solver(Scripted(answer))
+    assert program("3+3?").truncated is True
+    assert program("2+2?").truncated is False
+
+
+def test_a_cut_full_marks_run_is_left_out_logged_and_not_banked(caplog):
+    program = Solver(Scripted(answer))
+    outs = [program(q) for q in ("3+3?", "2+2?")]
+    bp.backward(outs, ["Score: 1. Correct.", "Score: 1. Correct."], inputs=["3+3?", "2+2?"])
+    opt = Demos(program.parameters(), k=4)
+    with caplog.at_level(logging.INFO, logger="backprose.optimizers.demos"):
+        [proposal] = opt.propose()
+    assert proposal.values[program.demos] == [{"input": "2+2?", "reply": "4"}]
+    assert "cut at the model's token limit" in caplog.text and "is the one that" in caplog.text
+    assert opt.bank["demos"] == [["2+2?", "4"]]  # a later minibatch cannot bring the ramble back
+
+
+def test_a_minibatch_whose_only_full_marks_run_was_cut_gets_no_proposal():
+    program = Solver(Scripted(answer))
+    bp.backward([program("3+3?")], ["Score: 1. Correct."], inputs=["3+3?"])
+    assert Demos(program.parameters()).propose() == []
+
+
+@pytest.fixture
+def network_spec():
+    return {"task": "Add.", "layers": [{"name": "solve", "subtask": "Add the numbers.", "aggregation": "chain",
+                                         "agents": [{"id": "a", "role": "You add.", "prompt": "Add."}]}]}
+
+
+def test_the_network_optimizer_keeps_no_cut_run_either(network_spec):
+    def agent(messages):
+        return cut(RAMBLE) if "3+3?" in messages[-1]["content"] else "4"
+
+    net = AgentNetwork(network_spec, llm=Scripted(agent))
+    opt = NetworkOptimizer(net, Scripted(lambda m: 1 / 0), demos_only=True)
+    bp.backward([net("3+3?")], ["Score: 1. Correct."])
+    assert opt.propose(1) == []
+    for p in net.parameters():
+        p.zero_feedback()
+    bp.backward([net("2+2?")], ["Score: 1. Correct."])
+    [proposal] = opt.propose(1)
+    [value] = proposal.values.values()
+    assert value[0]["reply"] == "4" and "2+2?" in value[0]["input"]
