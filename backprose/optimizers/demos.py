@@ -10,10 +10,11 @@ parameter, in the optimizer's state): on a minibatch with none of its own, the n
 yet is offered instead, so a hard minibatch still gets a free candidate.
 
 A full-marks run whose reply was cut at the model's token limit is not kept: a guide may find the right
-answer inside an unfinished ramble, but shown as a worked example it teaches the model to ramble.
+answer inside an unfinished ramble, but shown as a worked example it teaches the model to ramble. Its
+example is not lost: the trainer gives it a reference reply as it does a missed one (below).
 
-A missed run whose example has a reference reply (`Feedback.reference`: the trainer gives the example's
-target when the guide scores that target full marks) yields a labeled worked example, the input with the
+A missed (or cut) run whose example has a reference reply (`Feedback.reference`: the trainer gives the
+example's target when the guide scores that target full marks) yields a labeled worked example, the input with the
 reference as its reply, as DSPy's labeled demos do; only where the model call's reply is itself the judged
 output, since a target is no reply for a call in the middle of a program. A small model that cannot yet
 answer right gets its worked examples this way, which its own runs would never give it.
@@ -140,7 +141,7 @@ def _runs(records: Iterable[Any], keep: Any = None) -> Iterator[Any]:
 
 
 def labeled(p: Node, records: Iterable[Any]) -> list[tuple[str, str]]:
-    """(input, reference) of each missed run whose reference reply is known and whose judged output is the
+    """(input, reference) of each run given a reference reply (a missed or cut one) whose judged output is the
     reply of the first call `p` fed (see the module docstring), once per output, in order."""
     out: list[tuple[str, str]] = []
     for record in _runs(records, lambda r: r.reference is not None):
@@ -342,7 +343,8 @@ def _described(held_list: Sequence[Mapping[str, str]], value: Sequence[Mapping[s
     by_spare = sum(1 for pair in new if pair in spare and pair not in targets)
     own = len(new) - by_target - by_spare
     parts = ([f"the input and reply of {own} run(s) that scored full marks"] if own else []) + (
-        [f"{by_target} missed input(s) with the target the guide accepts as the reply"] if by_target else []) + (
+        [f"{by_target} missed (or cut) input(s) with the target the guide accepts as the reply"] if by_target
+        else []) + (
         [f"{by_spare} training input(s) not run this step, with the target the guide accepts as the reply"]
         if by_spare else [])
     return "keep as worked examples " + " and ".join(parts)

@@ -116,9 +116,10 @@ class Moves:
                 return []
             texts = [t.feedback_text(r) for r in traced]
             # An optimizer that keeps worked examples also gets, for each missed example, its target when the
-            # guide gives that target full marks: a reply proven right without a correct run.
-            refs = ([t.reference(r.example) if r.score < 1 else None for r in traced]
-                    if getattr(t.optimizer, "uses_references", False) else None)
+            # guide gives that target full marks: a reply proven right without a correct run. So does an
+            # example whose right run is no example to show: its reply stopped at the token limit.
+            refs = ([t.reference(r.example) if r.score < 1 or getattr(r.output, "truncated", False) else None
+                     for r in traced] if getattr(t.optimizer, "uses_references", False) else None)
             offer = getattr(t.optimizer, "offer", None)
             if refs is not None and offer is not None:  # and, drawn only as far as needed, the rest of train's
                 offer(t.spare_references(self.batch))

@@ -38,7 +38,7 @@ def test_a_missed_run_with_a_reference_becomes_a_labeled_example_and_a_full_mark
     assert proposal.values[program.demos] == [{"input": "5+5?", "reply": "10"},
                                               {"input": "2+2?", "reply": "4 (two and two)"}]
     assert proposal.reasoning == ("demos: keep as worked examples the input and reply of 1 run(s) that scored full "
-                                  "marks and 1 missed input(s) with the target the guide accepts as the reply")
+                                  "marks and 1 missed (or cut) input(s) with the target the guide accepts as the reply")
 
 
 def test_a_labeled_example_is_not_banked_as_if_it_were_a_run_of_the_model():
@@ -139,7 +139,7 @@ def test_a_short_list_is_filled_from_train_examples_outside_the_minibatch_judgin
     assert len(held) == 5 and held <= {(ex["input"], ex["target"]) for ex in WIDE_TRAIN}
     batch = {ex["input"] for ex in WIDE_TRAIN if ex["id"] in step["batch"]}
     assert batch <= {i for i, _ in held}  # the minibatch's own misses, then three from the rest of train
-    assert "2 missed input(s)" in step["update"]["reasoning"]
+    assert "2 missed (or cut) input(s)" in step["update"]["reasoning"]
     assert "3 training input(s) not run this step" in step["update"]["reasoning"]
     assert len(bare) == 5  # two misses and three drawn: the other five train targets were never judged
     assert result.final_val == 1.0

@@ -60,6 +60,38 @@ def test_a_minibatch_whose_only_full_marks_run_was_cut_gets_no_proposal():
     assert Demos(program.parameters()).propose() == []
 
 
+def test_a_cut_full_marks_run_given_its_target_becomes_a_labeled_example():
+    program = Solver(Scripted(answer))
+    outs = [program(q) for q in ("3+3?", "2+2?")]
+    bp.backward(outs, ["Score: 1. Correct.", "Score: 1. Correct."], inputs=["3+3?", "2+2?"],
+                references=["6", None])
+    [proposal] = Demos(program.parameters(), k=4).propose()
+    assert proposal.values[program.demos] == [{"input": "3+3?", "reply": "6"}, {"input": "2+2?", "reply": "4"}]
+
+
+def rambler(messages):
+    """A small model's habits: with a worked example shown it answers in the shown form; alone it rambles,
+    and on 3+3 the ramble, cut at the token limit, starts with the right number (a lenient guide takes it)."""
+    a = int(messages[-1]["content"].split("+")[0])
+    if any(m["role"] == "assistant" for m in messages[:-1]):
+        return str(2 * a)
+    return cut(f"{2 * a} is what we get if we add {a} and {a}, but let us check") if a == 3 else f"Let me add {a}"
+
+
+def test_the_trainer_gives_a_cut_run_its_target_so_the_example_is_kept_with_a_finished_reply():
+    train = [{"input": f"{a}+{a}?", "target": str(2 * a), "id": f"t{a}"} for a in (3, 5)]
+    val = [{"input": "4+4?", "target": "8", "id": "v4"}]
+
+    def lenient(output, example):
+        return (1.0, "Correct.") if str(output).split()[0] == example.target else (0.0, "Wrong.")
+
+    program = Solver(Scripted(rambler))
+    result = bp.train(program, train, val, lenient, Demos(program.parameters(), k=4), steps=1, batch_size=2,
+                      seed=0)
+    assert (result.initial_val, result.final_val) == (0.0, 1.0)
+    assert {d["input"]: d["reply"] for d in program.demos.value} == {"3+3?": "6", "5+5?": "10"}
+
+
 @pytest.fixture
 def network_spec():
     return {"task": "Add.", "layers": [{"name": "solve", "subtask": "Add the numbers.", "aggregation": "chain",
