@@ -139,6 +139,27 @@ def test_a_value_that_describes_the_parameter_is_told_apart_from_one_that_is_it(
     assert speaks_of_itself("Check the parameter types first.", "prompt", old="Check the parameter.") is None
 
 
+@pytest.mark.parametrize("meta, found", [  # kept by training runs on a real task, beside worked examples
+    ("The system prompt should clearly specify the task that the model should generate a response for.",
+     "The system prompt should"),
+    ("The program should generate a set of options based on the statements in the paragraphs.", "The program should"),
+    ("Be brief. The model must answer with one option.", "The model must"),
+    ("The instructions need to name the format.", "The instructions need to"),
+])
+def test_a_sentence_telling_the_prompt_or_model_what_it_should_do_is_about_the_value_not_the_value(meta, found):
+    assert speaks_of_itself(meta, "instruction", "Answer the logic puzzle.") == found
+
+
+@pytest.mark.parametrize("prompt", [
+    "You are a date expert. The answer must be one of the options.",
+    "Write the function. The function should handle empty lists.",
+    "Read the paragraph; the model answer should be one line.",
+])
+def test_a_prompt_in_the_second_person_or_about_the_answer_is_not_refused(prompt):
+    assert speaks_of_itself(prompt, "instruction", "Answer the question.") is None
+    assert speaks_of_itself("The model should reply in JSON.", "system", "The model should reply in JSON.") is None
+
+
 def test_check_refuses_a_text_that_talks_about_the_parameter_but_an_assignment_is_the_users_own():
     p = bp.param("Answer the question.", name="instruction", description="the system prompt of the one model call")
     with pytest.raises(InvalidUpdate, match=r"talks about the parameter \('The new instruction'\)"):
