@@ -14,9 +14,9 @@ answer inside an unfinished ramble, but shown as a worked example it teaches the
 example is not lost: the trainer gives it a reference reply as it does a missed one (below).
 
 A missed (or cut) run whose example has a reference reply (`Feedback.reference`: the trainer gives the
-example's target when the guide scores that target full marks) yields a labeled worked example, the input with the
-reference as its reply, as DSPy's labeled demos do; only where the model call's reply is itself the judged
-output, since a target is no reply for a call in the middle of a program. A small model that cannot yet
+example's target when the guide scores that target full marks) yields a labeled worked example, the input
+with the reference as its reply, as DSPy's labeled demos do; only where the model call's reply is itself
+the judged output, since a target is no reply for a call in the middle of a program. A small model that cannot yet
 answer right gets its worked examples this way, which its own runs would never give it.
 
 Labeled examples need no run, so when the minibatch has fewer than `k` to give, the trainer also offers

@@ -7,6 +7,7 @@ answers named no option once two such runs were kept)."""
 import logging
 
 import pytest
+from test_labeled_demos import Solver
 
 import backprose as bp
 from backprose.llm import Scripted
@@ -24,16 +25,6 @@ def cut(text):
 def answer(messages):
     """A finished reply on 2+2, one cut at its token limit on 3+3 (which the guide still scores right)."""
     return {"2+2?": "4", "3+3?": cut(RAMBLE)}[messages[-1]["content"]]
-
-
-class Solver(bp.Module):
-    def __init__(self, llm):
-        self.llm = llm
-        self.instruction = bp.param("Add.", name="instruction")
-        self.demos = bp.param([], name="demos")
-
-    def __call__(self, question):
-        return bp.call_llm(question, system=self.instruction, demos=self.demos, llm=self.llm, max_tokens=20)
 
 
 def test_call_llm_marks_a_reply_that_stopped_at_its_token_limit():
