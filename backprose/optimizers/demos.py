@@ -97,8 +97,8 @@ def own_example(p: Node, output: Node, asked: Any = None) -> tuple[str, str] | N
     teaches the model to answer the same way: to ramble and stop mid-answer."""
     call = first_call(p, output)
     if isinstance(call, Message) and call.truncated:
-        logger.info("Demos: %s: left out a full-marks run whose reply was cut at the model's token limit: %r",
-                    p.name, str(call._value)[-120:])
+        logger.info("%s: left out a full-marks run as a worked example: its reply was cut at the model's token "
+                    "limit: %r", p.name, str(call._value)[-120:])
         return None
     return worked_example(p, output, asked)
 
