@@ -197,6 +197,17 @@ def test_gepa_at_the_suites_budget_spends_exactly_it_and_says_it_is_below_light(
     assert SYSTEMS["gepa_suite_budget"]().name == "gepa_suite_budget"
 
 
+def test_only_the_peer_that_runs_at_its_light_budget_says_so(caplog):
+    budget, env = peers.Budget(460, None, "metric calls"), Env(base_url="x", program_calls=60)
+    peers.GEPAAtSuiteBudget()._log_budget(budget, 20, 20, env)
+    assert "gepa_suite_budget: DSPy's light budget of 460 program calls is above the suite's 60; this row runs " \
+           "at the suite's budget instead" in caplog.text
+    assert "it runs at DSPy's documented budget" not in caplog.text
+    peers.GEPAPeer()._log_budget(budget, 20, 20, env)
+    assert "gepa: DSPy's light budget of 460 program calls is above the suite's 60; it runs at DSPy's " \
+           "documented budget" in caplog.text
+
+
 def test_miprov2_proposes_with_the_optimizer_model_and_keeps_what_validates(server, tmp_path):
     final = SYSTEMS["miprov2"]().fit(NoTestTask(), Env(base_url=server.base_url, work_dir=tmp_path), seed=0)
     assert final.instruction == BETTER

@@ -183,6 +183,7 @@ class DSPyPeer:
     """Shared by the three peers: data, LMs, budget lines; a subclass says how DSPy compiles."""
 
     name = ""
+    at_light_budget = True  # False: a row that runs at the suite's budget even where DSPy's light one is larger
 
     def budget(self, train: int, validation: int) -> Budget:
         raise NotImplementedError
@@ -227,8 +228,10 @@ class DSPyPeer:
                 log.info("%s: DSPy's light budget of %d %s calls is below the suite's %d", self.name, light, kind,
                          suite)
             elif light > suite:
-                log.warning("%s: DSPy's light budget of %d %s calls is above the suite's %d; it runs at DSPy's "
-                            "documented budget", self.name, light, kind, suite)
+                runs_at = ("it runs at DSPy's documented budget" if self.at_light_budget or kind != "program"
+                           else "this row runs at the suite's budget instead")
+                log.warning("%s: DSPy's light budget of %d %s calls is above the suite's %d; %s", self.name, light,
+                            kind, suite, runs_at)
 
     def _log_used(self, used: tuple[int, int], env: Env) -> None:
         log.info("%s used %d program calls and %d optimizer calls (suite budgets %d and %d)", self.name, used[0],
@@ -279,6 +282,7 @@ class GEPAAtSuiteBudget(GEPAPeer):
     no cap on reflections, so its optimizer calls are what it made (the table marks a run past the budget)."""
 
     name = "gepa_suite_budget"
+    at_light_budget = False
 
     @staticmethod
     def spend(light: int, env: Env) -> dict[str, Any]:
