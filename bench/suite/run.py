@@ -36,6 +36,10 @@ baseline, per task and seed:
   there it cannot tell systems apart; on date_understanding and logical_deduction the instruction and the
   worked examples move its validation score (0.00 to 0.65 and 0.19 to 0.38 in the trials made).
 On a machine shared with other work, expect three to five times these times (the measured rates above).
+Measured again (2026-12-02, idle, baseline, backprose and BootstrapFewShot): humaneval at one seed took 30
+minutes (the baseline's 80 calls 10.5 minutes: 7.9 s a call, four decoded together); navigate at three seeds
+18 minutes; date_understanding and logical_deduction at three seeds 8 minutes, every program request
+answered from the cache of an earlier run of the same code (only the optimizer calls were made).
 """
 
 from __future__ import annotations
