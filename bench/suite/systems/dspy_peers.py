@@ -183,7 +183,6 @@ class DSPyPeer:
     """Shared by the three peers: data, LMs, budget lines; a subclass says how DSPy compiles."""
 
     name = ""
-    at_light_budget = True  # False: a row that runs at the suite's budget even where DSPy's light one is larger
 
     def budget(self, train: int, validation: int) -> Budget:
         raise NotImplementedError
@@ -228,10 +227,12 @@ class DSPyPeer:
                 log.info("%s: DSPy's light budget of %d %s calls is below the suite's %d", self.name, light, kind,
                          suite)
             elif light > suite:
-                runs_at = ("it runs at DSPy's documented budget" if self.at_light_budget or kind != "program"
-                           else "this row runs at the suite's budget instead")
                 log.warning("%s: DSPy's light budget of %d %s calls is above the suite's %d; %s", self.name, light,
-                            kind, suite, runs_at)
+                            kind, suite, self.runs_at(kind))
+
+    def runs_at(self, kind: str) -> str:
+        """What this row spends of `kind` calls where DSPy's light budget is above the suite's."""
+        return "it runs at DSPy's documented budget"
 
     def _log_used(self, used: tuple[int, int], env: Env) -> None:
         log.info("%s used %d program calls and %d optimizer calls (suite budgets %d and %d)", self.name, used[0],
@@ -282,14 +283,13 @@ class GEPAAtSuiteBudget(GEPAPeer):
     no cap on reflections, so its optimizer calls are what it made (the table marks a run past the budget)."""
 
     name = "gepa_suite_budget"
-    at_light_budget = False
+
+    def runs_at(self, kind: str) -> str:
+        return "this row runs at the suite's budget instead" if kind == "program" else super().runs_at(kind)
 
     @staticmethod
     def spend(light: int, env: Env) -> dict[str, Any]:
-        if env.program_calls < light:
-            log.warning("gepa_suite_budget: %d metric calls, below DSPy's documented light budget of %d",
-                        env.program_calls, light)
-        return {"max_metric_calls": env.program_calls}
+        return {"max_metric_calls": env.program_calls}  # below light, `_log_budget` has said so
 
 
 class MIPROv2Peer(DSPyPeer):
