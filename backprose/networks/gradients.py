@@ -21,7 +21,7 @@ from backprose.networks.prompts import cut, render
 from backprose.networks.replies import ask_json
 from backprose.nodes.message import Message
 from backprose.nodes.node import Node
-from backprose.optimizers.problem import input_text
+from backprose.optimizers.problem import CUT_NOTE, input_text
 from backprose.trace.backward import Feedback
 from backprose.trace.graph import topological_order
 
@@ -45,6 +45,7 @@ class LayerTrace:
     input: str = ""
     replies: dict[str, str] = field(default_factory=dict)
     output: str = ""
+    unfinished: set[str] = field(default_factory=set)  # agents whose reply stopped at its token limit
 
 
 @dataclass
@@ -80,7 +81,10 @@ def read_run(network: AgentNetwork, output: Node, feedback: str) -> Run:
             layers.setdefault(name[6:], LayerTrace()).output = str(node._value)
         elif name == "call_llm" and node.parents and id(node.parents[0]) in owners:
             lname, aid = owners[id(node.parents[0])]
-            layers.setdefault(lname, LayerTrace()).replies[aid] = str(node._value)
+            trace = layers.setdefault(lname, LayerTrace())
+            trace.replies[aid] = str(node._value)
+            if node.truncated:
+                trace.unfinished.add(aid)
     return Run(output, feedback, score_of(feedback), layers)
 
 
@@ -158,7 +162,8 @@ class NetworkGradients:
         for r in worst_first(runs)[: self.runs]:
             t = r.layers.get(name, LayerTrace())
             shown.append({"feedback": cut(r.feedback, self.chars), "input": cut(t.input, self.chars),
-                          "replies": [(aid, cut(text, self.chars)) for aid, text in t.replies.items()],
+                          "replies": [(aid, cut(text, self.chars) + (f" {CUT_NOTE}" if aid in t.unfinished else ""))
+                                      for aid, text in t.replies.items()],
                           "output": cut(t.output, self.chars)})
         user = render("local_gradient.j2", name=name, index=index, total=len(network.layers),
                       subtask=layer["subtask"], aggregation=layer["aggregation"], agents=agents,

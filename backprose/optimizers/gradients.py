@@ -18,7 +18,7 @@ from backprose.llm.base import estimate_tokens, messages_tokens
 from backprose.nodes.message import Message
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
-from backprose.optimizers.problem import show
+from backprose.optimizers.problem import show, show_node
 from backprose.optimizers.prompts import Templates
 from backprose.optimizers.reduce import default_score, reduce_feedback
 from backprose.trace.backward import Feedback
@@ -92,7 +92,7 @@ class TextualGradients:
         variables = dict(
             op_name=op.name if op else node.name, op_doc=show(op.doc, cap // 2) if op else "",
             target_name=target.name, target_role=target.description or "", target_value=show(target._value, cap),
-            others=others, output_value=show(node._value, cap),
+            others=others, output_value=show_node(node, cap),
             output_role=node.description or "",
         )
         fixed = self.templates.render("textgrad_gradient.j2", feedback="", **variables)

@@ -42,6 +42,17 @@ def show(value: Any, cap: int | None) -> str:
     return text
 
 
+CUT_NOTE = "[unfinished: this model reply stopped at its token limit]"
+
+
+def show_node(node: Node, cap: int | None) -> str:
+    """`show` of a node's value, marked when it is a model reply cut at its token limit. An optimizer that
+    reads a cut reply as the model's whole answer blames the prompt for what the limit did; told it was cut,
+    it can ask for a shorter reply instead."""
+    text = show(node._value, cap)
+    return f"{text} {CUT_NOTE}" if getattr(node, "truncated", False) else text
+
+
 def show_ends(value: Any, cap: int) -> str:
     """Like `show`, but a cut keeps the start and the end, where a worked reply puts its result."""
     text = show(value, None)
@@ -238,9 +249,9 @@ def build(layout: Layout, *, value_cap: int | None, collapse: bool, keep: set[in
         elif e.role == "input":
             pb.inputs.append(f"{e.label} = {show(e.node._value, value_cap)}")
         elif e.role == "other":
-            pb.others.append(f"{e.label} = {show(e.node._value, value_cap)}")
+            pb.others.append(f"{e.label} = {show_node(e.node, value_cap)}")
         elif e.role == "output":
-            pb.outputs.append(f"{e.label} = {show(e.node._value, last_cap)}")
+            pb.outputs.append(f"{e.label} = {show_node(e.node, last_cap)}")
         if e.code:
             pb.code.append(e.code)
     cap = min(value_cap or 10**9, last_cap or 10**9)

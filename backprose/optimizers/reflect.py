@@ -1,12 +1,12 @@
 """Reflect: rewrite each parameter from what it did on the examples, in plain words (GEPA's reflective step).
 
-The model reads the parameter's current value, what it is for, and how the program did on each example of
-the minibatch (what was asked, which the trainer passes with the feedback even when the graph does not
-show it, the input that reached the parameter's own model call, the output when the feedback does not
-already quote it, and the feedback), worst first and within the token budget, plus any advice that a
-reviewer wrote for it (feedback records marked as a `gradient`, such as an agent network's local
-gradients) and the values the trainer already refused. It then names the fault (a diagnosis) and writes a
-new value, which must not paste an example. One call per parameter and candidate.
+The model reads the parameter's current value, what it is for, and how the program did on each example of the
+minibatch (what was asked, which the trainer passes with the feedback even when the graph does not show it, the
+input that reached the parameter's own model call, the output when the feedback does not already quote it,
+whether that call's reply stopped at its token limit, and the feedback), worst first and within the token
+budget, plus any advice that a reviewer wrote for it (feedback records marked as a `gradient`, such as an agent
+network's local gradients) and the values the trainer already refused. It then names the fault (a diagnosis) and
+writes a new value, which must not paste an example. One call per parameter and candidate.
 
 Why beside OptoPrime: OptoPrime shows the whole program trace, which strong models use well and small
 ones drown in (a 0.5-1.5B model tends to copy an output or repeat the old value). A short, concrete
@@ -52,6 +52,7 @@ class Example:
     score: float | None = None
     reply: str = ""  # the model call the parameter fed, when it is not the judged output itself
     meta: dict[str, Any] = field(default_factory=dict)
+    cut: bool = False  # that model call's reply stopped at its token limit (see `show_node`)
 
 
 def examples_for(p: Parameter) -> list[Example]:
@@ -61,11 +62,13 @@ def examples_for(p: Parameter) -> list[Example]:
         text = record.user_feedback or record.text
         key = id(record.output)
         if key not in found:
-            call = _own_call(p, record.output)
+            first = first_call(p, record.output)
+            call = None if first is record.output else first  # an agent's own call, behind later steps
             reply = "" if call is None or _text(call) == _text(record.output) else _text(call)
             inputs = _inputs(p, call or record.output)
             asked = example_input([r for r in p.feedback if r.output is record.output], inputs)
-            found[key] = Example([asked, *inputs] if asked else inputs, _text(record.output), text, reply=reply)
+            found[key] = Example([asked, *inputs] if asked else inputs, _text(record.output), text, reply=reply,
+                                 cut=bool(getattr(first, "truncated", False)))
         elif text and text not in found[key].feedback:
             found[key].feedback += "\n" + text
         score = record.extra.get("score", default_score(text)) if text else record.extra.get("score")
@@ -126,13 +129,6 @@ def _text(node: Node) -> str:
 def diagnosis_key(p: Parameter) -> str:
     """The reply's key for the diagnosis, clear of the parameter's own name."""
     return "diagnosis" if p.name != "diagnosis" else "diagnosis_of_the_fault"
-
-
-def _own_call(p: Parameter, output: Node) -> Node | None:
-    """The first model call fed by `p` when later steps stand between it and `output` (an agent's own call
-    in a network, whose reply the judged output alone does not show), else None."""
-    call = first_call(p, output)
-    return None if call is output else call
 
 
 def _inputs(p: Parameter, end: Node) -> list[str]:
@@ -203,7 +199,7 @@ class Reflect(PerParameterOptimizer):
             kind += f"; keep `def {getattr(p, 'func_name', '')}({getattr(p, 'signature_text', '')})`"
         shown = [{"inputs": [show_ends(i, cap) for i in e.inputs], "reply": show_ends(e.reply, cap) if e.reply else "",
                   "output": "" if e.output.strip() and e.output.strip()[:60] in e.feedback else show(e.output, cap),
-                  "feedback": show(e.feedback, cap), "score": e.score} for e in examples]
+                  "feedback": show(e.feedback, cap), "score": e.score, "cut": e.cut} for e in examples]
         advice = [show(a, cap) for a in advice_for(p)[:MAX_ADVICE]]
         refused = [{"value": show(r["value"], cap), "reason": r["reason"]} for r in self.refusals(p)]
         scores = {e.score for e in examples if e.score is not None}

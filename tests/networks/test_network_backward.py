@@ -4,7 +4,9 @@ from ann_helpers import player, role
 
 import backprose as bp
 from backprose.llm import Scripted
+from backprose.llm.base import Completion
 from backprose.networks import AgentNetwork, NetworkGradients, NetworkOptimizer, read_run
+from backprose.optimizers.problem import CUT_NOTE
 from backprose.train import Trainer, exact_match
 
 
@@ -276,3 +278,18 @@ def test_reflect_shows_an_agent_what_its_own_call_read_not_its_teammates_reply(s
     assert a_prompt.count("  input: ") == 2 and "3 * 4?" in a_prompt and "2 + 2?" in a_prompt  # one per example
     assert "check says 12" not in a_prompt  # b's reply joins a's only at the vote, after a's call
     assert "reply to this prompt: calc says 12" in a_prompt
+
+
+def test_a_layer_review_marks_the_agent_whose_reply_stopped_at_its_token_limit(spec):
+    def agent(messages):  # the checker (agent b of layer solve) rambles past its token limit
+        if "checker" in messages[0]["content"]:
+            return Completion("Let me check it step by step: first the", "scripted", finish_reason="length")
+        return "12"
+
+    llm = player(agent)
+    net = AgentNetwork(spec, llm=llm)
+    out = net("3 * 4?")
+    NetworkGradients(llm).backward(net, [out], ["Score: 0. Expected 13."])
+    [local] = [m[-1]["content"] for m in llm.prompts if role(m) == "local" and 'Layer "solve"' in m[-1]["content"]]
+    replies = [line.strip() for line in local.splitlines() if line.strip().startswith(("[a]", "[b]"))]
+    assert [r.endswith(CUT_NOTE) for r in replies] == [r.startswith("[b]") for r in replies] == [False, True]
