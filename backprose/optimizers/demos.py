@@ -70,7 +70,11 @@ def worked_example(p: Node, output: Node, asked: Any = None) -> tuple[str, str] 
     the example's input `asked` (what the trainer called the program with); any prompt the program made;
     else `asked` itself (a program that passes the raw input straight to the call leaves no node for it).
     """
-    call = first_call(p, output)
+    return _call_example(p, first_call(p, output), asked)
+
+
+def _call_example(p: Node, call: Node | None, asked: Any) -> tuple[str, str] | None:
+    """`worked_example` once the call is found: `own_example` looks it up first, so the graph is walked once."""
     if call is None or isinstance(call, ErrorNode):
         return None
     path = {id(n) for n in minimal_subgraph([p], call)}
@@ -100,7 +104,7 @@ def own_example(p: Node, output: Node, asked: Any = None) -> tuple[str, str] | N
         logger.info("%s: left out a full-marks run as a worked example: its reply was cut at the model's token "
                     "limit: %r", p.name, str(call._value)[-120:])
         return None
-    return worked_example(p, output, asked)
+    return _call_example(p, call, asked)
 
 
 def _question(prompt: Message) -> str:
