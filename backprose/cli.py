@@ -253,7 +253,7 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("run_dir")
     h.add_argument("-o", "--output", default=None, help="where to write it (default RUN_DIR/report.html)")
     h.set_defaults(fn=cmd_report)
-    d = sub.add_parser("demo", help="optimize a real prompt on the embedded local model")
+    d = sub.add_parser("demo", help="train a real program (prompt and worked examples) on the embedded local models")
     d.add_argument("--out", default=None)
     d.add_argument("--steps", type=int, default=None)
     d.set_defaults(fn=cmd_demo)

@@ -1,13 +1,14 @@
 """`backprose demo`: optimize a real prompt offline on the embedded local models, in minutes on 2 cores.
 
-The task is answer-format compliance on arithmetic word problems: the small model usually computes the
-right number but wraps it in a sentence, which the strict `numeric` metric scores 0. The `Reflect`
-optimizer reads the metric's feedback and rewrites the instructions; validation-gated acceptance keeps
-only real gains. A separate file of held-out problems (`arithmetic_test.jsonl`) is scored once before and
-once after training and never used for any decision, so the test score says whether the gain generalizes.
-The program runs on the 0.5B model; the optimizer uses the 1.5B one when its packages are installed
-(`pip install 'backprose[local-large]'`): rewriting a prompt from feedback is a harder job than following
-one, and the 0.5B model mostly echoes the old prompt or copies an answer into it.
+The task is answer-format compliance on arithmetic word problems: the small model usually computes the right
+number but wraps it in a sentence, which the strict `numeric` metric scores 0. It trains with `bp.train`'s
+default recipe: worked examples from the training set, and rewrites of the instructions from the metric's
+feedback; validation-gated acceptance keeps only real gains. A separate file of held-out problems
+(`arithmetic_test.jsonl`) is scored once before and once after training and never used for any decision, so
+the test score says whether the gain generalizes. The program runs on the 0.5B model; the optimizer uses the
+1.5B one when its packages are installed (`pip install 'backprose[local-large]'`): rewriting a prompt from
+feedback is a harder job than following one, and the 0.5B model mostly echoes the old prompt or copies an
+answer into it.
 """
 
 from __future__ import annotations
@@ -20,12 +21,8 @@ DATA = Path(__file__).with_name("arithmetic.jsonl")
 TEST_DATA = Path(__file__).with_name("arithmetic_test.jsonl")
 STEPS = 3
 VAL_LIMIT = 8
-CANDIDATES = 3  # proposals per step (later ones sampled hotter): a small optimizer model needs a few tries
 OPTIMIZER_MODEL = "qwen2.5-coder-1.5b-instruct"
-# No retry of a refused reply: on the 1.5B model a retry (asked to change a value it echoed, or to stop
-# pasting an example) rarely fixed the candidate and cost as much as a fresh one; the next candidate,
-# sampled hotter, is the better second try.
-OPTIMIZER_OPTIONS = {"max_tokens": 160, "budget": 3000, "retries": 0}
+OPTIMIZER_OPTIONS = {"max_tokens": 160}  # a new instruction is a sentence or two
 
 
 def optimizer_model() -> str | None:
@@ -51,11 +48,11 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
     from backprose.data import load, split
     from backprose.demo.program import Solver
     from backprose.llm.accounting import track_usage
-    from backprose.optimizers.reflect import Reflect
+    from backprose.optimizers.recipe import Recipe
     from backprose.report import write_report
     from backprose.train import Trainer
     from backprose.train.guides import numeric
-    from backprose.train.strategies import BestOfN
+    from backprose.train.strategies import Pareto
 
     run_dir = Path(out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     train, val = split(load(DATA), (0.5, 0.5), seed=0)
@@ -76,17 +73,17 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
     solver = Solver(llm=llm)
     print(f"starting prompt: {solver.instructions.value!r}")
     config = {"program": "backprose.demo.program:program", "data": str(DATA), "metric": "numeric",
-              "optimizer": "reflect", "optimizer_model": teacher,
+              "optimizer": "recipe", "optimizer_model": teacher,
               "optimizer_options": OPTIMIZER_OPTIONS,
-              "strategy": "best_of_n", "candidates": CANDIDATES, "steps": steps or STEPS, "batch_size": 4,
+              "strategy": "pareto", "steps": steps or STEPS, "batch_size": 4,
               "val_fraction": 0.5, "val_limit": VAL_LIMIT, "seed": 0,
               "test": str(TEST_DATA)}  # `backprose resume` rebuilds the run from this (and scores the test split)
-    optimizer = Reflect(solver.parameters(), llm=optimizer_llm, **config["optimizer_options"])
+    optimizer = Recipe(solver.parameters(), llm=optimizer_llm, **config["optimizer_options"])
     models = {"program": llm} if optimizer_llm is llm else {"program": llm, "optimizer": optimizer_llm}
     spent_before = {name: _spent(client) for name, client in models.items()}
     start = time.perf_counter()
     with track_usage() as usage:
-        trainer = Trainer(solver, train, val, numeric, optimizer, strategy=BestOfN(CANDIDATES), steps=steps or STEPS,
+        trainer = Trainer(solver, train, val, numeric, optimizer, strategy=Pareto(), steps=steps or STEPS,
                           batch_size=4, seed=0, run_dir=run_dir, progress=True, llm=llm, config=config)
         result = trainer.fit()
         tested = trainer.evaluate(test)  # once, after training: the test split decides nothing
@@ -95,7 +92,7 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, llm: Any =
     u = usage.as_dict()
     print(f"\nvalidation score: {result.initial_val:.2f} before -> {result.final_val:.2f} after")
     print(test_line(tested))
-    print(f"optimized prompt: {solver.instructions.value!r}")
+    print(f"optimized prompt: {solver.instructions.value!r}, with {len(solver.demos.value)} worked examples")
     print(f"model calls: {u['calls']} ({u['cache_hits']} answered from the cache), wall time {seconds:.0f}s")
     for name, client in models.items():  # where the time went: the optimizer's calls run one at a time
         calls, tokens_in, tokens_out, waited = (b - a for a, b in zip(spent_before[name], _spent(client), strict=True))
