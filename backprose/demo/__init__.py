@@ -1,4 +1,4 @@
-"""`backprose demo`: optimize a real prompt offline on the embedded local models, in minutes on 2 cores.
+"""`backprose demo`: train a real program offline on the embedded local models, in minutes on 2 cores.
 
 The task is answer-format compliance on arithmetic word problems: the small model usually computes the right
 number but wraps it in a sentence, which the strict `numeric` metric scores 0. It trains with `bp.train`'s
