@@ -6,6 +6,7 @@ prompt for what the limit did; told the reply was cut, it can ask for a shorter 
 
 import json
 
+import pytest
 from test_truncated_demos import RAMBLE, cut
 
 import backprose as bp
@@ -66,3 +67,19 @@ def test_textgrad_gradient_prompt_marks_a_cut_output():
     llm = Scripted(["Fine."])
     finished.backward("Correct.", propagator=TextGrad(program.parameters(), llm=llm).propagator)
     assert CUT_NOTE not in llm.prompts[0][1]["content"]
+
+
+@pytest.mark.live
+def test_a_reply_the_local_model_cut_short_reaches_reflect_marked_and_a_finished_one_unmarked(local_llm):
+    class Short(Asker):
+        def __call__(self, question):
+            return bp.call_llm(question, system=self.instruction, llm=self.llm, max_tokens=6, temperature=0)
+
+    program = Short(local_llm)
+    questions = ["Explain step by step how a compiler works.", "What is 2 + 3? Answer with the number only."]
+    outs = [program(q) for q in questions]
+    assert [o.truncated for o in outs] == [True, False]
+    bp.backward(outs, ["Score: 0. Unfinished.", "Score: 1. Correct."], inputs=questions)
+    prompt = Reflect(program.parameters(), llm=Scripted([])).messages(program.instruction)[1]["content"]
+    assert prompt.count("stopped at its token limit") == 1
+    assert prompt.index("(score 0)") < prompt.index("stopped at its token limit") < prompt.index("(score 1)")
