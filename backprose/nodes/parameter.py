@@ -195,21 +195,26 @@ def bare(text: str) -> str:
     return " ".join(text.split()).strip(" .,;:'\"{}[]()").lower()
 
 
+EDITED = r"(?:new|updated|improved|revised|rewritten|modified|better)"  # how a text about an edit names its value
+
+
 def speaks_of_itself(value: str, name: str, old: str = "", description: str = "") -> str | None:
     """The words by which `value` describes the parameter instead of being it, if any (none the old value has).
 
     A weak optimizer model asked for "a new value for the parameter `instruction`" sometimes writes a sentence
     about that value ("The new value for the parameter `instruction` should ...", "The new instruction should
     specify ...", "The system prompt of the one model call ... should be more detailed", "The system prompt
-    should clearly specify the task that the model should ..."). The prompt's own terms give it away: the
-    name in backticks, "the parameter", "the new <name>", or the parameter's description (of three words or
-    more), which a real prompt for the program has no use for. So does a sentence that tells a prompt, the
-    program or the model what it should do in the third person ("The system prompt should", "the model
-    must"): a prompt speaks to the model in the second person or the imperative.
+    should clearly specify the task that the model should ...", "The updated instruction should provide
+    ..."). The prompt's own terms give it away: the name in backticks, "the parameter", "the new (updated,
+    revised, ...) <name or prompt>", or the parameter's description (of three words or more), which a real
+    prompt for the program has no use for. So does a sentence that tells a prompt, the program, the model or
+    the parameter what it should do in the third person ("The system prompt should", "the model must", "The
+    instruction should"): a prompt speaks to the model in the second person or the imperative.
     """
     names = "|".join(dict.fromkeys(re.escape(n) for n in (name, name.replace("_", " "))))
-    pattern = (rf"`{re.escape(name)}`|\bthe parameter\b|\bthe new (?:{names})\b"
-               r"|\bthe (?:system prompt|prompt|instructions?|program|model) (?:should|must|needs? to|has to)\b")
+    subjects = rf"system prompt|prompt|instructions?|program|model|{names}"
+    pattern = (rf"`{re.escape(name)}`|\bthe parameter\b|\bthe {EDITED} (?:{subjects})\b"
+               rf"|\bthe (?:{EDITED} )?(?:{subjects}) (?:should|must|needs? to|has to|ought to)\b")
     words = re.sub(r"^(?:the|a|an)\s+", "", " ".join(description.split()), flags=re.IGNORECASE)
     if len(words.split()) >= 3:
         pattern += "|" + r"\s+".join(map(re.escape, words.split()))

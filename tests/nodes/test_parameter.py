@@ -145,6 +145,10 @@ def test_a_value_that_describes_the_parameter_is_told_apart_from_one_that_is_it(
     ("The program should generate a set of options based on the statements in the paragraphs.", "The program should"),
     ("Be brief. The model must answer with one option.", "The model must"),
     ("The instructions need to name the format.", "The instructions need to"),
+    ("The updated instruction should provide more context about the objects.", "The updated instruction"),
+    ("Be brief. The revised prompt asks for one option.", "The revised prompt"),
+    ("The improved system prompt must name the format.", "The improved system prompt"),
+    ("The instruction should ask for the letter.", "The instruction should"),
 ])
 def test_a_sentence_telling_the_prompt_or_model_what_it_should_do_is_about_the_value_not_the_value(meta, found):
     assert speaks_of_itself(meta, "instruction", "Answer the logic puzzle.") == found
@@ -154,6 +158,7 @@ def test_a_sentence_telling_the_prompt_or_model_what_it_should_do_is_about_the_v
     "You are a date expert. The answer must be one of the options.",
     "Write the function. The function should handle empty lists.",
     "Read the paragraph; the model answer should be one line.",
+    "Print the new list, then the updated total; the revised order must keep ties stable.",
 ])
 def test_a_prompt_in_the_second_person_or_about_the_answer_is_not_refused(prompt):
     assert speaks_of_itself(prompt, "instruction", "Answer the question.") is None
