@@ -214,7 +214,7 @@ def speaks_of_itself(value: str, name: str, old: str = "", description: str = ""
     names = "|".join(dict.fromkeys(re.escape(n) for n in (name, name.replace("_", " "))))
     subjects = rf"system prompt|prompt|instructions?|program|model|{names}"
     pattern = (rf"`{re.escape(name)}`|\bthe parameter\b|\bthe {EDITED} (?:{subjects})\b"
-               rf"|\bthe (?:{EDITED} )?(?:{subjects}) (?:should|must|needs? to|has to|ought to)\b")
+               rf"|\bthe (?:{subjects}) (?:should|must|needs? to|has to|ought to)\b")
     words = re.sub(r"^(?:the|a|an)\s+", "", " ".join(description.split()), flags=re.IGNORECASE)
     if len(words.split()) >= 3:
         pattern += "|" + r"\s+".join(map(re.escape, words.split()))
