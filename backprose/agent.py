@@ -85,6 +85,8 @@ def _calling(prompt: Any, system: Any, demos: Any, llm: Any, options: dict[str, 
         reply=text)
     if isinstance(node, Message):  # a reply cut at max_tokens is no finished answer (see Message.truncated)
         node.truncated = stopped == ["length"]
+        limit = {**getattr(client, "default_options", {}), **options}.get("max_tokens")
+        node.token_limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
     return node
 
 

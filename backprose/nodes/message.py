@@ -21,10 +21,10 @@ class Message(Node):
     """The output of a traced op. `parents` are its node inputs; `control` the conditions that steered it.
 
     `truncated` says the value was cut short: a model reply that stopped at its token limit, not where the
-    model would have ended it."""
+    model would have ended it. `token_limit` is that limit (a model call's `max_tokens`), when one was set."""
 
     kind = "message"
-    __slots__ = ("op", "truncated")
+    __slots__ = ("op", "truncated", "token_limit")
 
     def __init__(
         self,
@@ -44,6 +44,7 @@ class Message(Node):
         self.scope = scope
         self.op = op
         self.truncated = False
+        self.token_limit: int | None = None
 
 
 class ErrorNode(Message):

@@ -6,7 +6,9 @@ input that reached the parameter's own model call, the output when the feedback 
 whether that call's reply stopped at its token limit, and the feedback), worst first and within the token
 budget, plus any advice that a reviewer wrote for it (feedback records marked as a `gradient`, such as an agent
 network's local gradients) and the values the trainer already refused. It then names the fault (a diagnosis) and
-writes a new value, which must not paste an example. One call per parameter and candidate.
+writes a new value, which must not paste an example. One call per parameter and candidate. A text parameter
+that a model reads (see `is_prompt`) is asked for as "the model's instructions", without the parameter's name
+or description, and with the length the model's replies may have when its call sets `max_tokens`.
 
 Why beside OptoPrime: OptoPrime shows the whole program trace, which strong models use well and small
 ones drown in (a 0.5-1.5B model tends to copy an output or repeat the old value). A short, concrete
@@ -53,6 +55,8 @@ class Example:
     reply: str = ""  # the model call the parameter fed, when it is not the judged output itself
     meta: dict[str, Any] = field(default_factory=dict)
     cut: bool = False  # that model call's reply stopped at its token limit (see `show_node`)
+    called: bool = False  # a model call lies on the way from the parameter to this output
+    limit: int | None = None  # that call's token limit, when it set one
 
 
 def examples_for(p: Parameter) -> list[Example]:
@@ -68,7 +72,8 @@ def examples_for(p: Parameter) -> list[Example]:
             inputs = _inputs(p, call or record.output)
             asked = example_input([r for r in p.feedback if r.output is record.output], inputs)
             found[key] = Example([asked, *inputs] if asked else inputs, _text(record.output), text, reply=reply,
-                                 cut=bool(getattr(first, "truncated", False)))
+                                 cut=bool(getattr(first, "truncated", False)), called=first is not None,
+                                 limit=getattr(first, "token_limit", None))
         elif text and text not in found[key].feedback:
             found[key].feedback += "\n" + text
         score = record.extra.get("score", default_score(text)) if text else record.extra.get("score")
@@ -85,6 +90,14 @@ def shown_examples(examples: Sequence[Example], count: int) -> list[Example]:
     if count >= len(examples) or count < 2 or examples[-1].score == examples[0].score:
         return list(examples[:count])
     return [*examples[: count - 1], examples[-1]]
+
+
+def is_prompt(p: Parameter, examples: Sequence[Example]) -> bool:
+    """Whether `p` is text that a model reads: every example's way from it to the judged output passes a
+    model call. Reflect then asks for "the model's instructions" and leaves out the parameter's name and
+    description: shown those, a 1.5B optimizer often wrote about the prompt ("The system prompt should ...")
+    instead of writing one."""
+    return p.value_type == "text" and bool(examples) and all(e.called for e in examples)
 
 
 def advice_for(p: Parameter) -> list[str]:
@@ -177,23 +190,24 @@ class Reflect(PerParameterOptimizer):
     def messages(self, p: Parameter, problems: Sequence[str] = ()) -> list[dict[str, str]]:
         """The prompt for `p` within the budget: fewer and shorter examples until it fits. Changes nothing.
         `problems` are what was wrong with the previous answer, for an exploring retry."""
-        system = self.templates.render("reflect_system.j2")
-        limit = self.budget - self._reserve - estimate_tokens(system) - 16
         examples = examples_for(p)
+        prompt = is_prompt(p, examples)
+        system = self.templates.render("reflect_system.j2", prompt=prompt)
+        limit = self.budget - self._reserve - estimate_tokens(system) - 16
         most = min(len(examples), self.max_examples)
         value_cap = max(limit * 4 * 2 // 5, 200)  # the value whole, unless it would crowd out the examples
         user = ""
         for cap in FIELD_CHARS:  # shorter fields only once even one example does not fit
             for count in range(most, 0, -1) or [0]:  # drop the best-scored first, yet keep one to compare
                 user = self._render(p, shown_examples(examples, count), len(examples) - count, cap, value_cap,
-                                    problems)
+                                    problems, prompt)
                 if messages_tokens([{"content": user}]) <= limit:
                     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
         user = user[: max(limit * 4 - 80, 0)] + "\n[cut to fit the budget]"
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def _render(self, p: Parameter, examples: Sequence[Example], omitted: int, cap: int, value_cap: int,
-                problems: Sequence[str] = ()) -> str:
+                problems: Sequence[str] = (), prompt: bool = False) -> str:
         kind = p.value_type + (f" in [{p.bounds[0]}, {p.bounds[1]}]" if p.bounds else "")
         if p.value_type == "code":
             kind += f"; keep `def {getattr(p, 'func_name', '')}({getattr(p, 'signature_text', '')})`"
@@ -203,8 +217,10 @@ class Reflect(PerParameterOptimizer):
         advice = [show(a, cap) for a in advice_for(p)[:MAX_ADVICE]]
         refused = [{"value": show(r["value"], cap), "reason": r["reason"]} for r in self.refusals(p)]
         scores = {e.score for e in examples if e.score is not None}
+        limit = min((e.limit for e in examples if e.limit), default=None)
         return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=show(p._value, value_cap),
                                      role=p.description or "", constraint=p.constraint or "", examples=shown,
+                                     prompt=prompt, limit=limit,
                                      omitted=omitted, advice=advice, refused=refused, why=diagnosis_key(p),
                                      contrast=len(scores) > 1, problems=[show(x, cap) for x in problems],
                                      angle=self.explore.angle(p) if self.explore else None)

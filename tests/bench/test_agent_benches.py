@@ -17,6 +17,7 @@ from bench import meta_search as mas
 from bench.cells import Cells, table
 from bench.suite import program as suite
 from bench.suite.tasks import Task
+from tests.reflect_requests import is_reflect, reply_key
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -44,8 +45,8 @@ def optimizer_replies(messages):
         return json.dumps({"critique": "fine", "edits": []})
     if system.startswith("You review one layer"):
         return json.dumps({"layer": "be exact", "agents": {"writer": "be exact", "reviewer": "be exact"}})
-    if system.startswith("You improve one parameter"):
-        return json.dumps({"diagnosis": "it missed", user.split("`", 2)[1]: "Answer yes or no."})
+    if is_reflect(messages):
+        return json.dumps({"diagnosis": "it missed", reply_key(user): "Answer yes or no."})
     if system.startswith("You improve one variable"):
         return json.dumps({"reasoning": "follow the feedback", "value": "Answer yes or no."})
     return "Say no to odd questions."

@@ -14,6 +14,7 @@ from backprose.demo import DATA, TEST_DATA, run_demo
 from backprose.demo.program import Solver
 from backprose.llm import Scripted
 from backprose.testing import FakeOpenAIServer
+from tests.reflect_requests import is_reflect
 
 ANSWERS = {rec.input: rec.target for rec in [*load(DATA), *load(TEST_DATA)]}
 # the four kinds of word problem the demo ships, each with the arithmetic its target must follow
@@ -26,7 +27,7 @@ KINDS = [(r"\w+ has (\d+) \w+ and buys (\d+) more\. How many \w+ does \w+ have n
 
 def model(messages):
     text = messages[-1]["content"]
-    if messages[0]["content"].startswith("You improve one parameter"):  # the optimizer: a terse-format prompt
+    if is_reflect(messages):  # the optimizer: a terse-format prompt
         return json.dumps({"diagnosis": "sentences", "instructions": "Reply with only the final number."})
     question = text.split("\n\n", 1)[-1]
     answer = ANSWERS[question]
@@ -73,7 +74,7 @@ def test_demo_improves_the_prompt_and_prints_the_report(tmp_path, capsys):
 def follower(messages):
     """A small model that copies the form of a shown worked example, and whose optimizer only ever repeats
     the starting prompt (which the recipe refuses): worked examples alone must lift the demo."""
-    if messages[0]["content"].startswith("You improve one parameter"):
+    if is_reflect(messages):
         return json.dumps({"diagnosis": "unclear", "instructions": "Solve this math word problem."})
     answer = ANSWERS[messages[-1]["content"].split("\n\n", 1)[-1]]
     shown = any(m["role"] == "assistant" for m in messages)
@@ -99,7 +100,7 @@ def test_the_test_split_never_reaches_the_optimizer(tmp_path):
     asked: list[str] = []
 
     def watching(messages):
-        if messages[0]["content"].startswith("You improve one parameter"):
+        if is_reflect(messages):
             asked.append(messages[-1]["content"])
         return model(messages)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backprose.llm import Scripted
+from tests.reflect_requests import is_reflect, reply_key
 
 SPEC: dict[str, Any] = {
     "task": "Solve arithmetic word problems; answer with the number only.",
@@ -31,7 +32,7 @@ def role(messages: list[dict[str, str]]) -> str:
         return "local"
     if system.startswith("You improve one variable"):
         return "update"
-    if system.startswith("You improve one parameter"):
+    if is_reflect(messages):
         return "reflect"
     return "agent"
 
@@ -56,8 +57,7 @@ def player(agent: Callable[[list[dict[str, str]]], str], *, plan: Any = None, cr
         if kind == "update":
             return json.dumps({"reasoning": "follow the feedback", "value": update(user) if update else "NEW"})
         if kind == "reflect":  # Reflect's reply is keyed by the parameter's name
-            name = user.split("`", 2)[1]
-            return json.dumps({"diagnosis": "it missed", name: update(user) if update else "NEW"})
+            return json.dumps({"diagnosis": "it missed", reply_key(user): update(user) if update else "NEW"})
         return agent(messages)
 
     return Scripted(reply)

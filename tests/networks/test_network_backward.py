@@ -8,6 +8,7 @@ from backprose.llm.base import Completion
 from backprose.networks import AgentNetwork, NetworkGradients, NetworkOptimizer, read_run
 from backprose.optimizers.problem import CUT_NOTE
 from backprose.train import Trainer, exact_match
+from tests.reflect_requests import reply_key
 
 
 def solver(messages):
@@ -95,7 +96,7 @@ def test_reflect_rewrites_each_prompt_from_its_runs_with_the_local_gradient_as_a
     update1 = opt.step()
     assert {c.name for c in update1.accepted} == {"solve.a.instructions", "solve.b.instructions",
                                                  "answer.writer.instructions"}
-    prompt = next(u for u in seen if "`solve.a.instructions`" in u)
+    prompt = next(u for u in seen if reply_key(u) == "solve.a.instructions")
     assert '"""\nCompute.\n"""' in prompt  # its current value
     # both runs as examples, worst first, with the question that reached the prompt and the grader's words
     assert prompt.index("Expected 13") < prompt.index("Correct.") and "3 * 4?" in prompt and "2 + 2?" in prompt
@@ -242,7 +243,7 @@ def test_the_prompt_rewriter_knows_what_the_trainer_refused(spec):
                        "not better on the minibatch (0.000 <= 0.500)")
     judged(net)
     opt.step()
-    prompt = next(u for u in seen if "`answer.writer.instructions`" in u)
+    prompt = next(u for u in seen if reply_key(u) == "answer.writer.instructions")
     assert '"""v9""" (not better on the minibatch (0.000 <= 0.500))' in prompt
 
 
@@ -253,7 +254,7 @@ def reflect_prompt(spec, agent, who):
     net = AgentNetwork(spec, llm=llm)
     judged(net)
     NetworkOptimizer(net, llm, rewriter="reflect", per_step=3, demos=0).step()
-    return next(u for u in seen if f"`{who}.instructions`" in u)
+    return next(u for u in seen if reply_key(u) == f"{who}.instructions")
 
 
 def test_reflect_shows_each_agent_its_own_reply_with_the_start_and_the_end_kept(spec):

@@ -1,0 +1,81 @@
+"""Reflect on a prompt (text a model reads): asked for as the model's instructions, with the reply's length limit."""
+
+from __future__ import annotations
+
+import json
+
+import backprose as bp
+from backprose.llm import Scripted
+from backprose.optimizers.reflect import Reflect, examples_for, is_prompt
+
+QUESTIONS = ["How many apples are in 3 bags of 4?", "What is 9 minus 4?"]
+DESCRIPTION = "the system prompt of the one model call that answers each input"
+
+
+def answered(*, program_options=None, **call_options):
+    """The natural program, `call_llm(question, system=instruction)`, run on two questions and graded 0."""
+    p = bp.param("Answer.", name="instruction", description=DESCRIPTION, constraint="one or two sentences")
+    program = Scripted(lambda messages: "The answer is 12 items.", options=program_options)
+    outs = [bp.call_llm(bp.Node(q, name="question"), system=p, llm=program, **call_options) for q in QUESTIONS]
+    bp.backward(outs, ["Score: 0. Give only the number."] * len(outs))
+    return p
+
+
+def asked(p, *replies):
+    llm = Scripted([json.dumps({"diagnosis": "it wrote a sentence", "instruction": r}) for r in replies])
+    update = Reflect([p], llm=llm).step()
+    return update, llm.prompts
+
+
+def test_a_prompt_is_asked_for_as_the_models_instructions_without_the_parameter_vocabulary():
+    p = answered()
+    assert is_prompt(p, examples_for(p))
+    update, prompts = asked(p, "Reply with only the number.")
+    system, user = prompts[0][0]["content"], prompts[0][1]["content"]
+    assert system.startswith("You write the instructions that a language model follows")
+    assert 'The model\'s instructions now:\n"""\nAnswer.\n"""' in user
+    assert all(q in user for q in QUESTIONS) and "Give only the number." in user
+    for word in (DESCRIPTION, "`instruction`", "parameter", "Its current value"):  # what a 1.5B model echoed
+        assert word not in system + user, word
+    assert "The new instructions must be: one or two sentences" in user  # a constraint still binds
+    assert user.endswith('"instruction": "<the new instructions, word for word as the model will read them>"}')
+    assert "tokens long" not in user  # no limit was set, so none is claimed
+    assert update.changed and p.value == "Reply with only the number."
+
+
+def test_a_rewrite_that_talks_about_the_prompt_is_still_refused():
+    p = answered()
+    update, prompts = asked(p, "The model should answer with only the number.",
+                            "The model should give only the number.")
+    assert not update.changed and p.value == "Answer."
+    assert len(prompts) == 2 and "could not be used" in prompts[1][-1]["content"]
+
+
+def test_the_calls_token_limit_is_stated_from_the_call_or_the_clients_defaults():
+    for p in (answered(max_tokens=96), answered(program_options={"max_tokens": 96})):
+        _, prompts = asked(p, "Reply with only the number.")
+        assert "Each reply may be at most 96 tokens long (about 72 words)" in prompts[0][1]["content"]
+    p = answered(program_options={"max_tokens": 400}, max_tokens=40)  # the call's own option wins
+    assert [e.limit for e in examples_for(p)] == [40, 40]
+
+
+def test_text_that_reaches_no_model_call_keeps_the_parameter_framing():
+    p = bp.param("Dear", name="salutation", description="the word that opens each letter")
+    outs = [bp.bundle()(lambda s, n: f"{s} {n},")(p, bp.Node(n, name="who")) for n in ("Ann", "Bo")]
+    bp.backward(outs, ["Score: 0. Too stiff for a friend."] * 2)
+    assert not is_prompt(p, examples_for(p))
+    llm = Scripted([json.dumps({"diagnosis": "stiff", "salutation": "Hi"})])
+    Reflect([p], llm=llm).step()
+    system, user = llm.prompts[0][0]["content"], llm.prompts[0][1]["content"]
+    assert system.startswith("You improve one parameter")
+    assert "`salutation` (text) is: the word that opens each letter" in user and "tokens" not in user
+
+
+def test_refused_instructions_are_listed_as_instructions():
+    p = answered()
+    opt = Reflect([p], llm=Scripted([json.dumps({"diagnosis": "d", "instruction": "Be terse."})]))
+    opt.record_refusal(bp.optimizers.Update([bp.optimizers.Change(p, "Answer.", "Say less.", True)]),
+                       "not better on the minibatch (0.000 <= 0.000)")
+    user = opt.messages(p)[1]["content"]
+    assert ('Instructions tried before that did not help, so the model kept its current ones (do not propose '
+            'these again):\n- """Say less.""" (not better on the minibatch (0.000 <= 0.000))') in user
