@@ -21,6 +21,15 @@ class InvalidUpdate(BackproseError, ValueError):
     """A new parameter value was rejected; the parameter keeps its old value."""
 
 
+class TalksAboutItself(InvalidUpdate):
+    """A text suggested for a parameter describes it ("The model should ...") instead of being it. `words` are
+    the words that gave it away, so an optimizer can word its retry in its own request's terms."""
+
+    def __init__(self, message: str, words: str) -> None:
+        super().__init__(message)
+        self.words = words
+
+
 class GraphError(BackproseError):
     """Misuse of the graph API, such as calling backward twice on a freed graph."""
 

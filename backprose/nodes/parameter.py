@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from backprose.context import _reads, is_tracing
-from backprose.errors import InvalidUpdate
+from backprose.errors import InvalidUpdate, TalksAboutItself
 from backprose.nodes.node import Node
 
 VALUE_TYPES = ("text", "number", "bool", "json", "array", "code")
@@ -109,8 +109,9 @@ class Parameter(Node):
                                 f"({self.description!r}); write the value itself")
         if self.value_type == "text" and (talk := speaks_of_itself(value, self.name, str(self._value),
                                                                      self.description or "")):
-            raise InvalidUpdate(f"{self.name}: the suggestion talks about the parameter ({talk!r}) instead of being "
-                                f"its text; write the {self.name} itself, exactly as the program will use it")
+            raise TalksAboutItself(f"{self.name}: the suggestion talks about the parameter ({talk!r}) instead of "
+                                   f"being its text; write the {self.name} itself, exactly as the program will use it",
+                                   talk)
         return value
 
     def validate(self, new: Any) -> Any:

@@ -24,6 +24,7 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from backprose.agent import first_call
+from backprose.errors import TalksAboutItself
 from backprose.llm.base import estimate_tokens, messages_tokens
 from backprose.nodes.node import Node
 from backprose.nodes.parameter import Parameter
@@ -42,6 +43,9 @@ __all__ = ["Reflect"]
 FIELD_CHARS = (400, 200, 100)  # each input/output/feedback/advice shown at most this long, shrinking to fit
 MAX_ADVICE = 3  # reviewer advice texts shown per parameter, in the order they were given
 COPY_CHARS = 40  # a text value may not paste this much of one example's input or output
+SPOKE_ABOUT = ("the new instructions speak about the model or its instructions ({words!r}) instead of to the "
+               "model, which reads them word for word; write them as commands (\"Answer with ...\") or as sentences "
+               "that start with \"You\"")
 
 
 @dataclass
@@ -275,6 +279,8 @@ class Reflect(PerParameterOptimizer):
             return [f'the reply must be a JSON object with the key "{p.name}" holding the new value']
         try:
             new = p.check(reply[p.name])
+        except TalksAboutItself as exc:  # worded as this request was: a prompt's request never says "parameter"
+            return [SPOKE_ABOUT.format(words=exc.words) if is_prompt(p, examples_for(p)) else str(exc)]
         except Exception as exc:  # InvalidUpdate, or a projection's own error
             return [str(exc)]
         if same_text(new, p._value):

@@ -48,7 +48,9 @@ def test_a_rewrite_that_talks_about_the_prompt_is_still_refused():
     update, prompts = asked(p, "The model should answer with only the number.",
                             "The model should give only the number.")
     assert not update.changed and p.value == "Answer."
-    assert len(prompts) == 2 and "could not be used" in prompts[1][-1]["content"]
+    retry = prompts[1][-1]["content"]  # the retry says why in the request's own terms, never "parameter"
+    assert "the new instructions speak about the model or its instructions ('The model should') instead of to" \
+        in retry and "parameter" not in retry
 
 
 def test_the_calls_token_limit_is_stated_from_the_call_or_the_clients_defaults():
