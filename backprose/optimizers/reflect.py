@@ -18,6 +18,8 @@ common case of prompts and instructions feeding LLM calls.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -43,6 +45,7 @@ __all__ = ["Reflect"]
 FIELD_CHARS = (400, 200, 100)  # each input/output/feedback/advice shown at most this long, shrinking to fit
 MAX_ADVICE = 3  # reviewer advice texts shown per parameter, in the order they were given
 COPY_CHARS = 40  # a text value may not paste this much of one example's input or output
+log = logging.getLogger(__name__)
 SPOKE_ABOUT = ("the new instructions speak about the model or its instructions ({words!r}) instead of to the "
                "model, which reads them word for word; write them as commands (\"Answer with ...\") or as sentences "
                "that start with \"You\"")
@@ -102,6 +105,25 @@ def is_prompt(p: Parameter, examples: Sequence[Example]) -> bool:
     description: shown those, a 1.5B optimizer often wrote about the prompt ("The system prompt should ...")
     instead of writing one."""
     return p.value_type == "text" and bool(examples) and all(e.called for e in examples)
+
+
+# "The model should answer ..." at the start of a sentence (or after "Then", "First", ...): a small model's usual
+# way of writing instructions about the model instead of to it
+ABOUT_THE_MODEL = re.compile(r"(^|[.!?:;]\s+|\n\s*(?:[-*]|\d+[.)])?\s*)((?:then|first|next|finally|also|always),?\s+)?"
+                            r"the model (?:should|must|needs to|has to|is to)\s+(not\s+)?(\w)", re.IGNORECASE)
+
+
+def as_commands(text: str) -> str:
+    """`text` with each sentence that tells the model what it should do turned into that command: "The model
+    should answer with the letter." becomes "Answer with the letter.", "the model must not explain" becomes "Do
+    not explain". The same instruction, in the form the model reads as its own. Other sentences are kept."""
+    def command(m: re.Match[str]) -> str:
+        lead, adverb, negated, first = m.groups()
+        verb = f"do not {first}" if negated else first
+        said = f"{adverb}{verb}" if adverb else verb
+        return lead + said[0].upper() + said[1:]
+
+    return ABOUT_THE_MODEL.sub(command, text)
 
 
 def advice_for(p: Parameter) -> list[str]:
@@ -265,20 +287,31 @@ class Reflect(PerParameterOptimizer):
         why = diagnosis_key(p)
         return {"type": "object", "properties": {why: {"type": "string"}, p.name: value}, "required": [why, p.name]}
 
+    def suggested(self, p: Parameter, raw: Any) -> Any:
+        """The reply's value for `p`; for a prompt, with sentences about the model turned into commands."""
+        if not isinstance(raw, str) or not is_prompt(p, examples_for(p)):
+            return raw
+        return as_commands(raw)
+
     def read(self, p: Parameter, reply: Mapping[str, Any]) -> tuple[Any, str]:
         why = str(reply.get(diagnosis_key(p)) or "").strip() or "rewritten from the feedback on its examples"
-        return p.check(reply[p.name]), f"{p.name}: {why}"
+        raw = reply[p.name]
+        value = self.suggested(p, raw)
+        if value != raw:
+            log.info("%s: the suggestion's sentences about the model were turned into commands: %r -> %r",
+                     p.name, raw[:120], value[:120])
+        return p.check(value), f"{p.name}: {why}"
 
     def salvage(self, p: Parameter, err: Any) -> tuple[Any, str]:
         if isinstance(err.value, dict) and p.name in err.value:
-            return err.value[p.name], f"{p.name}: {'; '.join(err.problems)}"
+            return self.suggested(p, err.value[p.name]), f"{p.name}: {'; '.join(err.problems)}"
         return None, f"{p.name}: the model's reply was unusable: {'; '.join(err.problems)}"
 
     def check(self, p: Parameter, reply: Any) -> list[str]:
         if not isinstance(reply, dict) or p.name not in reply:
             return [f'the reply must be a JSON object with the key "{p.name}" holding the new value']
         try:
-            new = p.check(reply[p.name])
+            new = p.check(self.suggested(p, reply[p.name]))
         except TalksAboutItself as exc:  # worded as this request was: a prompt's request never says "parameter"
             return [SPOKE_ABOUT.format(words=exc.words) if is_prompt(p, examples_for(p)) else str(exc)]
         except Exception as exc:  # InvalidUpdate, or a projection's own error

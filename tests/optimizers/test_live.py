@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 import backprose as bp
+from backprose.nodes.parameter import speaks_of_itself
 from backprose.optimizers import OPRO, OptoPrime, Reflect, TextGrad
+from backprose.optimizers.reflect import copied_span, examples_for
 
 pytestmark = pytest.mark.live
 
@@ -51,3 +53,23 @@ def test_reflect_step(local_llm):
     update = Reflect([p], llm=local_llm, budget=1500, max_tokens=60).step()
     assert update.changed, update
     assert p.value != "Say hi."  # the feedback names a behaviour (welcome by name), not a text to check
+
+
+def test_reflect_adopts_only_an_instruction_for_a_system_prompt(local_llm):
+    """The natural program's system prompt, rewritten by the real model from the prompt-framed request. The
+    0.5B often pastes an example or writes about the prompt; whatever it writes, what is adopted is an
+    instruction the program then runs with, and a refusal leaves the prompt as it was, with the reason."""
+    p = bp.param("Answer.", name="instruction", description="the system prompt of the one model call that answers "
+                 "each input")
+    questions = [bp.Node(q, name="question") for q in ("What is 2 plus 3?", "What is 7 minus 4?")]
+    outs = [bp.call_llm(q, system=p, llm=local_llm, temperature=0, max_tokens=24) for q in questions]
+    bp.backward(outs, [f"Score: 0. The reply must be only the number {n}, with no words." for n in (5, 3)])
+    opt = Reflect([p], llm=local_llm, budget=1500, max_tokens=80)
+    assert opt.messages(p)[0]["content"].startswith("You write the instructions")
+    update = opt.step()
+    if update.changed:
+        assert speaks_of_itself(p.value, p.name, "Answer.", p.description) is None, p.value
+        assert copied_span(p.value, "Answer.", examples_for(p)) is None, p.value
+        assert isinstance(bp.call_llm("What is 1 plus 1?", system=p, llm=local_llm, max_tokens=24).value, str)
+    else:
+        assert p.value == "Answer." and ("refused" in str(update) or "unusable" in str(update)), update

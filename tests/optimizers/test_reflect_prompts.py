@@ -6,7 +6,7 @@ import json
 
 import backprose as bp
 from backprose.llm import Scripted
-from backprose.optimizers.reflect import Reflect, examples_for, is_prompt
+from backprose.optimizers.reflect import Reflect, as_commands, examples_for, is_prompt
 
 QUESTIONS = ["How many apples are in 3 bags of 4?", "What is 9 minus 4?"]
 DESCRIPTION = "the system prompt of the one model call that answers each input"
@@ -45,11 +45,11 @@ def test_a_prompt_is_asked_for_as_the_models_instructions_without_the_parameter_
 
 def test_a_rewrite_that_talks_about_the_prompt_is_still_refused():
     p = answered()
-    update, prompts = asked(p, "The model should answer with only the number.",
-                            "The model should give only the number.")
+    update, prompts = asked(p, "The system prompt should ask for only the number.",
+                            "The system prompt should be shorter.")
     assert not update.changed and p.value == "Answer."
     retry = prompts[1][-1]["content"]  # the retry says why in the request's own terms, never "parameter"
-    assert "the new instructions speak about the model or its instructions ('The model should') instead of to" \
+    assert "the new instructions speak about the model or its instructions ('The system prompt should') instead" \
         in retry and "parameter" not in retry
 
 
@@ -81,3 +81,26 @@ def test_refused_instructions_are_listed_as_instructions():
     user = opt.messages(p)[1]["content"]
     assert ('Instructions tried before that did not help, so the model kept its current ones (do not propose '
             'these again):\n- """Say less.""" (not better on the minibatch (0.000 <= 0.000))') in user
+
+
+def test_sentences_about_the_model_become_the_commands_they_describe():
+    assert as_commands("The model should answer with only the number.") == "Answer with only the number."
+    assert as_commands("Read it. The model must not explain.") == "Read it. Do not explain."
+    assert as_commands("The model should find the date. Then the model should pick.") == "Find the date. Then pick."
+    assert as_commands("1. The model should read.\n2. the model needs to answer.") == "1. Read.\n2. Answer."
+    for kept in ("You should answer.", "Tell the model should it fail", "Answer with the letter."):
+        assert as_commands(kept) == kept
+
+
+def test_a_prompt_written_about_the_model_is_adopted_as_commands_and_other_text_is_not_rewritten():
+    p = answered()
+    update, prompts = asked(p, "The model should reply with only the number. It must not add words.")
+    assert len(prompts) == 1 and update.changed
+    assert p.value == "Reply with only the number. It must not add words."
+    update, _ = asked(p, "The system prompt should ask for the number.", "The system prompt should be short.")
+    assert not update.changed  # only sentences about the model are turned; talk about the prompt is refused
+    q = bp.param("Dear", name="salutation", description="the word that opens each letter")
+    out = bp.bundle()(lambda s: f"{s} Ann,")(q)
+    out.backward("Score: 0. Too stiff.")
+    llm = Scripted([json.dumps({"diagnosis": "d", "salutation": "The model should say hi."})] * 2)
+    assert not Reflect([q], llm=llm).step().changed and q.value == "Dear"  # not a prompt: refused, not turned
