@@ -138,18 +138,24 @@ def advice_for(p: Parameter) -> list[str]:
 def copied_span(value: str, old: str, examples: Sequence[Example], least: int = COPY_CHARS) -> str | None:
     """A stretch of `value` (at least `least` characters, not in `old`) pasted from what one example showed.
 
-    What the program wrote (outputs, replies) is never to be pasted. Of the inputs, text common to every
-    example (a shared instruction frame) may be repeated; text that only some show (a problem) makes the
-    value fit those examples and nothing else. With a single example its input cannot be told apart from
-    the frame, so only what the program wrote is checked.
+    A paste counts when it carries that example's particulars: a number, or a word that some examples' inputs
+    have and others do not (a name, an item, "year" beside "week"). Reasoning that the program wrote in
+    general words ("step by step, check which statement is consistent") may be repeated, as may text common
+    to every example's input (a shared instruction frame). With a single example nothing tells its words from
+    the frame's, so only a number makes a span of what the program wrote a paste.
     """
+    per_input = [set(_words(" ".join(e.inputs))) for e in examples]
+    particular = set.union(*per_input) - set.intersection(*per_input) if per_input else set()
+
     def longest(text: str) -> str:
         match = SequenceMatcher(None, value, text, autojunk=False).find_longest_match(0, len(value), 0, len(text))
         span = value[match.a: match.a + match.size]
-        return "" if match.size < least or span in old else span
+        if match.size < least or span in old:
+            return ""
+        return span if any(c.isdigit() for c in span) or particular & set(_words(span)) else ""
 
     for e in examples:
-        for text in (e.output, e.reply):  # what the program wrote is never an instruction frame
+        for text in (e.output, e.reply):
             if span := longest(text):
                 return span
         if len(examples) > 1:
@@ -158,6 +164,11 @@ def copied_span(value: str, old: str, examples: Sequence[Example], least: int = 
                 if span and not all(any(span in t for t in other.inputs) for other in examples):
                     return span
     return None
+
+
+def _words(text: str) -> list[str]:
+    """The words of `text` that can name a particular (three letters or more), in lower case."""
+    return [w for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 3]
 
 
 def _text(node: Node) -> str:

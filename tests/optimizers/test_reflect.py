@@ -155,6 +155,22 @@ def test_a_value_pasting_one_examples_output_is_caught_and_a_shared_frame_is_not
     assert copied_span("Say: " + worked, "Solve it.", one) == worked
 
 
+def test_general_reasoning_the_program_wrote_may_be_repeated_but_not_an_examples_particulars():
+    from backprose.optimizers.reflect import Example, copied_span
+
+    frame = "The statements are logically consistent within each paragraph."
+    reasoning = "Let's analyze step by step to determine which statement is logically consistent"
+    examples = [Example([f"{frame} The owl is left of the robin."],
+                        f"{reasoning}. So the owl is the leftmost bird of the three.", "Score: 0."),
+                Example([f"{frame} Mangoes cost less than kiwis."], f"{reasoning}. Mangoes cost less than kiwis.",
+                        "Score: 1.")]
+    assert copied_span(f"Work {reasoning[15:]}, then answer.", "Answer.", examples) is None  # general words
+    pasted = copied_span("Say which, as in: so the owl is the leftmost bird of the three.", "Answer.", examples)
+    assert pasted and "the owl is the leftmost bird" in pasted  # "owl" is one example's particular
+    dated = [Example(["When is it?"], "Counting on from the start, today is 04/12/1969", "Score: 0.")]
+    assert copied_span("Reply as: Counting on from the start, today is 04/12/1969", "Answer.", dated)  # a number
+
+
 def test_reflect_sends_back_a_rewrite_that_pastes_an_example_and_takes_the_retry():
     p = bp.param("Solve it.", name="instructions", description="instructions before each question")
     questions = ["Ana has 3 boxes with 4 apples in each box and buys 2 more apples.", "What is 2 + 2?"]
