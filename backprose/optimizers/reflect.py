@@ -107,20 +107,21 @@ def is_prompt(p: Parameter, examples: Sequence[Example]) -> bool:
     return p.value_type == "text" and bool(examples) and all(e.called for e in examples)
 
 
-# "The model should answer ..." at the start of a sentence (or after "Then", "First", ...): a small model's usual
-# way of writing instructions about the model instead of to it
-ABOUT_THE_MODEL = re.compile(r"(^|[.!?:;]\s+|\n\s*(?:[-*]|\d+[.)])?\s*)((?:then|first|next|finally|also|always),?\s+)?"
-                            r"the model (?:should|must|needs to|has to|is to)\s+(not\s+)?(\w)", re.IGNORECASE)
+# "The model should answer ...", at a sentence's start (maybe after "Then", "First", ...) or within it ("If unsure,
+# the model should pick ..."): a small model's usual way of writing instructions about the model instead of to it
+ABOUT_THE_MODEL = re.compile(r"(^|[.!?:;]\s+|\n\s*(?:[-*]|\d+[.)])?\s*)?((?:then|first|next|finally|also|always),?\s+)?"
+                            r"\bthe model (?:should|must|needs to|has to|is to)\s+(not\s+)?(\w)", re.IGNORECASE)
 
 
 def as_commands(text: str) -> str:
     """`text` with each sentence that tells the model what it should do turned into that command: "The model
-    should answer with the letter." becomes "Answer with the letter.", "the model must not explain" becomes "Do
-    not explain". The same instruction, in the form the model reads as its own. Other sentences are kept."""
+    should answer with the letter." becomes "Answer with the letter.", "If unsure, the model must not guess"
+    becomes "If unsure, do not guess". The same instruction, in the form the model reads as its own."""
     def command(m: re.Match[str]) -> str:
         lead, adverb, negated, first = m.groups()
-        verb = f"do not {first}" if negated else first
-        said = f"{adverb}{verb}" if adverb else verb
+        said = (adverb or "") + (f"do not {first}" if negated else first)
+        if lead is None:  # within a sentence: "If unsure, pick ..."
+            return said
         return lead + said[0].upper() + said[1:]
 
     return ABOUT_THE_MODEL.sub(command, text)

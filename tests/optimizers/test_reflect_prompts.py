@@ -88,7 +88,8 @@ def test_sentences_about_the_model_become_the_commands_they_describe():
     assert as_commands("Read it. The model must not explain.") == "Read it. Do not explain."
     assert as_commands("The model should find the date. Then the model should pick.") == "Find the date. Then pick."
     assert as_commands("1. The model should read.\n2. the model needs to answer.") == "1. Read.\n2. Answer."
-    for kept in ("You should answer.", "Tell the model should it fail", "Answer with the letter."):
+    assert as_commands("If unsure, the model must not guess.") == "If unsure, do not guess."
+    for kept in ("You should answer.", "Say what the model sees.", "Answer with the letter."):
         assert as_commands(kept) == kept
 
 
