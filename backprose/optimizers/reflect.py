@@ -45,6 +45,7 @@ __all__ = ["Reflect"]
 FIELD_CHARS = (400, 200, 100)  # each input/output/feedback/advice shown at most this long, shrinking to fit
 MAX_ADVICE = 3  # reviewer advice texts shown per parameter, in the order they were given
 COPY_CHARS = 40  # a text value may not paste this much of one example's input or output
+ECHO_CHARS = 30  # nor repeat this much of the request's own words ("... inputs and each result was graded")
 log = logging.getLogger(__name__)
 SPOKE_ABOUT = ("the new instructions speak about the model or its instructions ({words!r}) instead of to the "
                "model, which reads them word for word; write them as commands (\"Answer with ...\") or as sentences "
@@ -149,10 +150,7 @@ def copied_span(value: str, old: str, examples: Sequence[Example], least: int = 
     particular = set.union(*per_input) - set.intersection(*per_input) if per_input else set()
 
     def longest(text: str) -> str:
-        match = SequenceMatcher(None, value, text, autojunk=False).find_longest_match(0, len(value), 0, len(text))
-        span = value[match.a: match.a + match.size]
-        if match.size < least or span in old:
-            return ""
+        span = shared_span(value, text, old, least)
         return span if any(c.isdigit() for c in span) or particular & set(_words(span)) else ""
 
     for e in examples:
@@ -165,6 +163,13 @@ def copied_span(value: str, old: str, examples: Sequence[Example], least: int = 
                 if span and not all(any(span in t for t in other.inputs) for other in examples):
                     return span
     return None
+
+
+def shared_span(value: str, text: str, old: str = "", least: int = COPY_CHARS) -> str:
+    """The longest stretch of `value` that `text` also has, if at least `least` characters long and not in `old`."""
+    match = SequenceMatcher(None, value, text, autojunk=False).find_longest_match(0, len(value), 0, len(text))
+    span = value[match.a: match.a + match.size]
+    return "" if match.size < least or span in old else span
 
 
 def _words(text: str) -> list[str]:
@@ -245,7 +250,7 @@ class Reflect(PerParameterOptimizer):
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def _render(self, p: Parameter, examples: Sequence[Example], omitted: int, cap: int, value_cap: int,
-                problems: Sequence[str] = (), prompt: bool = False) -> str:
+                problems: Sequence[str] = (), prompt: bool = False, value: str | None = None) -> str:
         kind = p.value_type + (f" in [{p.bounds[0]}, {p.bounds[1]}]" if p.bounds else "")
         if p.value_type == "code":
             kind += f"; keep `def {getattr(p, 'func_name', '')}({getattr(p, 'signature_text', '')})`"
@@ -256,12 +261,20 @@ class Reflect(PerParameterOptimizer):
         refused = [{"value": show(r["value"], cap), "reason": r["reason"]} for r in self.refusals(p)]
         scores = {e.score for e in examples if e.score is not None}
         limit = min((e.limit for e in examples if e.limit), default=None)
-        return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=show(p._value, value_cap),
+        value = show(p._value, value_cap) if value is None else value
+        return self.templates.render("reflect_user.j2", name=p.name, kind=kind, value=value,
                                      role=p.description or "", constraint=p.constraint or "", examples=shown,
                                      prompt=prompt, limit=limit,
                                      omitted=omitted, advice=advice, refused=refused, why=diagnosis_key(p),
                                      contrast=len(scores) > 1, problems=[show(x, cap) for x in problems],
                                      angle=self.explore.angle(p) if self.explore else None)
+
+    def frame(self, p: Parameter) -> str:
+        """This request's own words for `p` (its instructions, headings and closing lines), without the current
+        value or any example: a new value must not repeat them."""
+        prompt = is_prompt(p, examples_for(p))
+        user = self._render(p, [], 0, FIELD_CHARS[-1], 0, (), prompt, value="")
+        return self.templates.render("reflect_system.j2", prompt=prompt) + "\n" + user
 
     # --- exploring retries -------------------------------------------------------------------------------
     def _one(self, p: Parameter, messages: list[dict[str, str]], opts: dict[str, Any]) -> Result:
@@ -336,5 +349,8 @@ class Reflect(PerParameterOptimizer):
             if span:
                 return [f"the new value of {p.name} pastes text from one example ({span[:80]!r}); write general "
                         "instructions that work for any input, without that example's details"]
+            if echo := shared_span(new, self.frame(p), str(p._value), ECHO_CHARS):
+                return [f"the new value of {p.name} repeats this request's own words ({echo[:80]!r}); write only "
+                        "what the model is to read"]
         return []
 

@@ -105,3 +105,11 @@ def test_a_prompt_written_about_the_model_is_adopted_as_commands_and_other_text_
     out.backward("Score: 0. Too stiff.")
     llm = Scripted([json.dumps({"diagnosis": "d", "salutation": "The model should say hi."})] * 2)
     assert not Reflect([q], llm=llm).step().changed and q.value == "Dear"  # not a prompt: refused, not turned
+
+
+def test_a_rewrite_that_repeats_the_requests_own_words_is_sent_back():
+    p = answered(max_tokens=96)
+    echoed = "Answer the question. The model answered 4 inputs and each result was graded."
+    update, prompts = asked(p, echoed, "Reply with the option letter and the date; keep under 70 words.")
+    assert "repeats this request's own words (' inputs and each result was graded')" in prompts[1][-1]["content"]
+    assert update.changed and p.value == "Reply with the option letter and the date; keep under 70 words."
