@@ -18,7 +18,6 @@ common case of prompts and instructions feeding LLM calls.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +45,6 @@ FIELD_CHARS = (400, 200, 100)  # each input/output/feedback/advice shown at most
 MAX_ADVICE = 3  # reviewer advice texts shown per parameter, in the order they were given
 COPY_CHARS = 40  # a text value may not paste this much of one example's input or output
 ECHO_CHARS = 30  # nor repeat this much of the request's own words ("... inputs and each result was graded")
-log = logging.getLogger(__name__)
 SPOKE_ABOUT = ("the new instructions speak about the model or its instructions ({words!r}) instead of to the "
                "model, which reads them word for word; write them as commands (\"Answer with ...\") or as sentences "
                "that start with \"You\"")
@@ -322,10 +320,8 @@ class Reflect(PerParameterOptimizer):
         why = str(reply.get(diagnosis_key(p)) or "").strip() or "rewritten from the feedback on its examples"
         raw = reply[p.name]
         value = self.suggested(p, raw)
-        if value != raw:
-            log.info("%s: the suggestion's sentences about the model were turned into commands: %r -> %r",
-                     p.name, raw[:120], value[:120])
-        return p.check(value), f"{p.name}: {why}"
+        turned = " (its sentences about the model were taken as commands)" if value != raw else ""
+        return p.check(value), f"{p.name}: {why}{turned}"
 
     def salvage(self, p: Parameter, err: Any) -> tuple[Any, str]:
         if isinstance(err.value, dict) and p.name in err.value:

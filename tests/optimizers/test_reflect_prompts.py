@@ -98,6 +98,7 @@ def test_a_prompt_written_about_the_model_is_adopted_as_commands_and_other_text_
     update, prompts = asked(p, "The model should reply with only the number. It must not add words.")
     assert len(prompts) == 1 and update.changed
     assert p.value == "Reply with only the number. It must not add words."
+    assert "(its sentences about the model were taken as commands)" in update.reasoning  # said, not silent
     update, _ = asked(p, "The system prompt should ask for the number.", "The system prompt should be short.")
     assert not update.changed  # only sentences about the model are turned; talk about the prompt is refused
     q = bp.param("Dear", name="salutation", description="the word that opens each letter")
