@@ -180,6 +180,15 @@ def _text(node: Node) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
+def speaks_of_the_reply(value: str, p: Parameter) -> bool:
+    """Whether `value` names the diagnosis key of Reflect's own reply while neither the current value nor any
+    example does: a retry's "the reply contains no complete JSON object" was once read as feedback on the
+    prompt, which came back as "include the keys 'diagnosis' and 'instruction' ..."."""
+    word = re.compile(rf"\b{re.escape(diagnosis_key(p))}\b", re.IGNORECASE)
+    seen = [str(p._value), *(t for e in examples_for(p) for t in (*e.inputs, e.output, e.reply))]
+    return bool(word.search(value)) and not any(word.search(t) for t in seen)
+
+
 def diagnosis_key(p: Parameter) -> str:
     """The reply's key for the diagnosis, clear of the parameter's own name."""
     return "diagnosis" if p.name != "diagnosis" else "diagnosis_of_the_fault"
@@ -348,5 +357,8 @@ class Reflect(PerParameterOptimizer):
             if echo := shared_span(new, self.frame(p), str(p._value), ECHO_CHARS):
                 return [f"the new value of {p.name} repeats this request's own words ({echo[:80]!r}); write only "
                         "what the model is to read"]
+            if speaks_of_the_reply(new, p):
+                return [f"the new value of {p.name} speaks of the reply you write here (its '{diagnosis_key(p)}' "
+                        "key); write only what the model is to read when it answers an input"]
         return []
 

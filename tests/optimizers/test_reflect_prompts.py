@@ -114,3 +114,16 @@ def test_a_rewrite_that_repeats_the_requests_own_words_is_sent_back():
     update, prompts = asked(p, echoed, "Reply with the option letter and the date; keep under 70 words.")
     assert "repeats this request's own words (' inputs and each result was graded')" in prompts[1][-1]["content"]
     assert update.changed and p.value == "Reply with the option letter and the date; keep under 70 words."
+
+
+def test_a_rewrite_that_speaks_of_the_optimizers_own_reply_is_sent_back():
+    p = answered()
+    leaked = "Always give a complete JSON object with the keys 'diagnosis' and 'instruction'."
+    update, prompts = asked(p, leaked, "Reply with only the number.")
+    assert "speaks of the reply you write here (its 'diagnosis' key)" in prompts[1][-1]["content"]
+    assert update.changed and p.value == "Reply with only the number."
+    q = answered()  # a task whose own inputs speak of a diagnosis may name it
+    question = next(n for n in q.feedback[0].output.parents if n.name == "question")
+    question._value = "Which diagnosis fits a fever and a rash?"
+    update, _ = asked(q, "Name the one diagnosis that fits, then stop.")
+    assert update.changed and q.value == "Name the one diagnosis that fits, then stop."
