@@ -71,7 +71,7 @@ def reduce_feedback(records: Sequence[Any], limit_chars: int, skip_above: float 
     fitted = 0
     for k, group in enumerate(shown_groups, 1):
         head = f"Example {k}" + (f" (score {group['score']:g})" if group["score"] is not None else "") + ":"
-        body = _body(group, max(min(share, room - used) - len(head) - 1, 0))
+        body = _body(group, max(min(share, room - used) - len(head) - 2, 0))  # the 2 newlines counted below
         if used + len(head) + len(body) + 2 > room or not body:
             break
         lines.append(f"{head}\n{body}")
