@@ -147,27 +147,28 @@ def copied_span(value: str, old: str, examples: Sequence[Example], least: int = 
     per_input = [set(_words(" ".join(e.inputs))) for e in examples]
     particular = set.union(*per_input) - set.intersection(*per_input) if per_input else set()
 
-    def longest(text: str) -> str:
-        span = shared_span(value, text, old, least)
-        return span if any(c.isdigit() for c in span) or particular & set(_words(span)) else ""
+    def carries_particulars(span: str) -> bool:
+        return any(c.isdigit() for c in span) or bool(particular & set(_words(span)))
 
     for e in examples:
         for text in (e.output, e.reply):
-            if span := longest(text):
-                return span
+            for span in shared_spans(value, text, old, least):
+                if carries_particulars(span):
+                    return span
         if len(examples) > 1:
             for text in e.inputs:
-                span = longest(text)
-                if span and not all(any(span in t for t in other.inputs) for other in examples):
-                    return span
+                for span in shared_spans(value, text, old, least):
+                    if carries_particulars(span) and not all(any(span in t for t in o.inputs) for o in examples):
+                        return span
     return None
 
 
-def shared_span(value: str, text: str, old: str = "", least: int = COPY_CHARS) -> str:
-    """The longest stretch of `value` that `text` also has, if at least `least` characters long and not in `old`."""
-    match = SequenceMatcher(None, value, text, autojunk=False).find_longest_match(0, len(value), 0, len(text))
-    span = value[match.a: match.a + match.size]
-    return "" if match.size < least or span in old else span
+def shared_spans(value: str, text: str, old: str = "", least: int = COPY_CHARS) -> list[str]:
+    """The stretches of `value` that `text` also has (longest first, not overlapping), each at least `least`
+    characters long and not in `old`."""
+    blocks = SequenceMatcher(None, value, text, autojunk=False).get_matching_blocks()
+    spans = [value[b.a: b.a + b.size] for b in blocks if b.size >= least]
+    return sorted((s for s in spans if s not in old), key=len, reverse=True)
 
 
 def _words(text: str) -> list[str]:
@@ -354,7 +355,7 @@ class Reflect(PerParameterOptimizer):
             if span:
                 return [f"the new value of {p.name} pastes text from one example ({span[:80]!r}); write general "
                         "instructions that work for any input, without that example's details"]
-            if echo := shared_span(new, self.frame(p), str(p._value), ECHO_CHARS):
+            if echo := next(iter(shared_spans(new, self.frame(p), str(p._value), ECHO_CHARS)), ""):
                 return [f"the new value of {p.name} repeats this request's own words ({echo[:80]!r}); write only "
                         "what the model is to read"]
             if speaks_of_the_reply(new, p):

@@ -167,6 +167,8 @@ def test_general_reasoning_the_program_wrote_may_be_repeated_but_not_an_examples
     assert copied_span(f"Work {reasoning[15:]}, then answer.", "Answer.", examples) is None  # general words
     pasted = copied_span("Say which, as in: so the owl is the leftmost bird of the three.", "Answer.", examples)
     assert pasted and "the owl is the leftmost bird" in pasted  # "owl" is one example's particular
+    both = copied_span(f"{reasoning}. Also: so the owl is the leftmost bird of the three.", "Answer.", examples)
+    assert both and "the owl is the leftmost bird" in both  # a longer general stretch does not hide it
     dated = [Example(["When is it?"], "Counting on from the start, today is 04/12/1969", "Score: 0.")]
     assert copied_span("Reply as: Counting on from the start, today is 04/12/1969", "Answer.", dated)  # a number
 
