@@ -181,12 +181,12 @@ def _text(node: Node) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def speaks_of_the_reply(value: str, p: Parameter) -> bool:
+def speaks_of_the_reply(value: str, p: Parameter, examples: Sequence[Example]) -> bool:
     """Whether `value` names the diagnosis key of Reflect's own reply while neither the current value nor any
     example does: a retry's "the reply contains no complete JSON object" was once read as feedback on the
     prompt, which came back as "include the keys 'diagnosis' and 'instruction' ..."."""
     word = re.compile(rf"\b{re.escape(diagnosis_key(p))}\b", re.IGNORECASE)
-    seen = [str(p._value), *(t for e in examples_for(p) for t in (*e.inputs, e.output, e.reply))]
+    seen = [str(p._value), *(t for e in examples for t in (*e.inputs, e.output, e.reply))]
     return bool(word.search(value)) and not any(word.search(t) for t in seen)
 
 
@@ -277,10 +277,9 @@ class Reflect(PerParameterOptimizer):
                                      contrast=len(scores) > 1, problems=[show(x, cap) for x in problems],
                                      angle=self.explore.angle(p) if self.explore else None)
 
-    def frame(self, p: Parameter) -> str:
+    def frame(self, p: Parameter, prompt: bool) -> str:
         """This request's own words for `p` (its instructions, headings and closing lines), without the current
         value or any example: a new value must not repeat them."""
-        prompt = is_prompt(p, examples_for(p))
         user = self._render(p, [], 0, FIELD_CHARS[-1], 0, (), prompt, value="")
         return self.templates.render("reflect_system.j2", prompt=prompt) + "\n" + user
 
@@ -320,45 +319,47 @@ class Reflect(PerParameterOptimizer):
         why = diagnosis_key(p)
         return {"type": "object", "properties": {why: {"type": "string"}, p.name: value}, "required": [why, p.name]}
 
-    def suggested(self, p: Parameter, raw: Any) -> Any:
-        """The reply's value for `p`; for a prompt, with sentences about the model turned into commands."""
-        if not isinstance(raw, str) or not is_prompt(p, examples_for(p)):
-            return raw
-        return as_commands(raw)
+    @staticmethod
+    def suggested(raw: Any, prompt: bool) -> Any:
+        """The reply's value; for a prompt, with sentences about the model turned into commands."""
+        return as_commands(raw) if prompt and isinstance(raw, str) else raw
 
     def read(self, p: Parameter, reply: Mapping[str, Any]) -> tuple[Any, str]:
         why = str(reply.get(diagnosis_key(p)) or "").strip() or "rewritten from the feedback on its examples"
         raw = reply[p.name]
-        value = self.suggested(p, raw)
+        value = self.suggested(raw, is_prompt(p, examples_for(p)))
         turned = " (its sentences about the model were taken as commands)" if value != raw else ""
         return p.check(value), f"{p.name}: {why}{turned}"
 
     def salvage(self, p: Parameter, err: Any) -> tuple[Any, str]:
         if isinstance(err.value, dict) and p.name in err.value:
-            return self.suggested(p, err.value[p.name]), f"{p.name}: {'; '.join(err.problems)}"
+            value = self.suggested(err.value[p.name], is_prompt(p, examples_for(p)))
+            return value, f"{p.name}: {'; '.join(err.problems)}"
         return None, f"{p.name}: the model's reply was unusable: {'; '.join(err.problems)}"
 
     def check(self, p: Parameter, reply: Any) -> list[str]:
         if not isinstance(reply, dict) or p.name not in reply:
             return [f'the reply must be a JSON object with the key "{p.name}" holding the new value']
+        examples = examples_for(p)  # one walk of the graph for every check below
+        prompt = is_prompt(p, examples)
         try:
-            new = p.check(self.suggested(p, reply[p.name]))
+            new = p.check(self.suggested(reply[p.name], prompt))
         except TalksAboutItself as exc:  # worded as this request was: a prompt's request never says "parameter"
-            return [SPOKE_ABOUT.format(words=exc.words) if is_prompt(p, examples_for(p)) else str(exc)]
+            return [SPOKE_ABOUT.format(words=exc.words) if prompt else str(exc)]
         except Exception as exc:  # InvalidUpdate, or a projection's own error
             return [str(exc)]
         if same_text(new, p._value):
             return [f"the new value of {p.name} is the same as the current one (apart from case, spacing or end "
                     "punctuation at most); write a different value that fixes the problems in the feedback"]
         if p.value_type == "text" and isinstance(new, str):
-            span = copied_span(new, str(p._value), examples_for(p))
+            span = copied_span(new, str(p._value), examples)
             if span:
                 return [f"the new value of {p.name} pastes text from one example ({span[:80]!r}); write general "
                         "instructions that work for any input, without that example's details"]
-            if echo := next(iter(shared_spans(new, self.frame(p), str(p._value), ECHO_CHARS)), ""):
+            if echo := next(iter(shared_spans(new, self.frame(p, prompt), str(p._value), ECHO_CHARS)), ""):
                 return [f"the new value of {p.name} repeats this request's own words ({echo[:80]!r}); write only "
                         "what the model is to read"]
-            if speaks_of_the_reply(new, p):
+            if speaks_of_the_reply(new, p, examples):
                 return [f"the new value of {p.name} speaks of the reply you write here (its '{diagnosis_key(p)}' "
                         "key); write only what the model is to read when it answers an input"]
         return []
