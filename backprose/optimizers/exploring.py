@@ -62,9 +62,12 @@ class Exploring:
             self.seen[p.name] = now
 
     def refused(self, update: Any) -> None:
-        """The trainer refused these values: the next candidate explores."""
+        """The trainer refused these values: the next candidate explores (a value of another optimizer's
+        parameter, such as the recipe's worked examples, counts for nothing here)."""
+        mine = {p.name for p in self.owner.parameters}
         for change in update.accepted:
-            self.misses[change.name] = self.misses.get(change.name, 0) + 1
+            if change.name in mine:
+                self.misses[change.name] = self.misses.get(change.name, 0) + 1
 
     def asking(self, p: Parameter, messages: list[dict[str, str]], options: dict[str, Any]) -> Steps[Any]:
         """Ask for a new value of `p`; after an unusable reply, ask again (at most `retries` times) from the
@@ -76,7 +79,7 @@ class Exploring:
             opts = {**options, "temperature": self.temperature(p, base)}
             try:
                 reply = yield from asking_json(owner.llm, messages, owner.schema(p), owner._checker(p),
-                                               owner.templates, owner.log, 0, opts)
+                                               owner.templates, owner.log, 0, opts, last=False)
                 return owner.read(p, reply)
             except ReplyFormatError as err:
                 last = err
@@ -92,6 +95,8 @@ class Exploring:
             messages = owner.messages(p, problems=last.problems)
             logger.info("%s: exploring retry %d at temperature %g from angle %d, since %s", p.name, attempt,
                         self.temperature(p, base), self.angle(p), "; ".join(last.problems)[:200])
+        logger.warning("%s: the reply stayed unusable after %d attempt(s): %s", p.name, attempt,
+                       "; ".join(last.problems)[:300])
         return owner._last_resort(p, last)
 
     def state_dict(self) -> dict[str, Any]:

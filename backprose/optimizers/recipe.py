@@ -126,10 +126,9 @@ class Recipe(Optimizer):
                 "accepts, with an input the worked examples lack), and the rewrite gave no usable new value")
 
     def record_refusal(self, update: Update, reason: str) -> None:
+        super().record_refusal(update, reason)  # the memory both parts share, logged as the recipe's
         if self.rewriter is not None:
-            self.rewriter.record_refusal(update, reason)  # the shared memory, and the rewriter explores next
-        else:
-            super().record_refusal(update, reason)
+            self.rewriter.explore_after(update)  # its next request for a refused rewrite explores
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "rewriter": self.rewriter.state_dict() if self.rewriter else None,

@@ -300,6 +300,10 @@ class Reflect(PerParameterOptimizer):
 
     def record_refusal(self, update: Any, reason: str) -> None:
         super().record_refusal(update, reason)
+        self.explore_after(update)
+
+    def explore_after(self, update: Any) -> None:
+        """The trainer refused `update`: the next request for each of this optimizer's refused values explores."""
         if self.explore is not None:
             self.explore.refused(update)
 

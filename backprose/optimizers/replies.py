@@ -63,9 +63,10 @@ def _retry(asked: list[dict[str, Any]], reply: str, problems: list[str], templat
 
 def asking_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, checker: Checker,
                  templates: Templates, log: list[dict[str, Any]] | None, retries: int,
-                 options: dict[str, Any]) -> Steps[Any]:
+                 options: dict[str, Any], *, last: bool = True) -> Steps[Any]:
     """The whole exchange, once for both drivers: each model call is one yielded `Call`; returns the checked
-    value or raises ReplyFormatError."""
+    value or raises ReplyFormatError. `last=False` says the caller may ask again itself, so a reply still
+    unusable here is logged as information, not yet warned about."""
     asked = _with_instructions(normalize_messages(messages), schema)
     request = asked
     for attempt in range(1 + check_retries(retries)):
@@ -81,7 +82,8 @@ def asking_json(llm: Any, messages: Any, schema: Mapping[str, Any] | None, check
         request = _retry(asked, text, problems, templates)
         # a deterministic model would repeat itself: the retry samples warmer
         options = {**options, "temperature": max(0.7, float(options.get("temperature") or 0.0))}
-    logger.warning("the reply stayed unusable after %d attempt(s): %s", retries + 1, _short(problems))
+    logger.log(logging.WARNING if last else logging.INFO, "the reply stayed unusable after %d attempt(s): %s",
+               retries + 1, _short(problems))
     raise ReplyFormatError(text, problems, value)
 
 

@@ -75,6 +75,19 @@ def test_no_retry_is_sent_when_the_budget_could_not_try_its_value(caplog):
     assert len(teacher.calls) == 1 and "no exploring retry: 1 model call(s) left" in caplog.text
 
 
+def test_only_the_last_unusable_reply_is_warned_about_the_ones_before_are_retried(caplog):
+    instruction = judged_instruction()
+    teacher = Scripted(lambda messages: reply(START))  # repeats the current value every time
+    opt = Reflect([instruction], llm=teacher, explore=True, retries=2)
+    with caplog.at_level(logging.INFO, logger="backprose"):
+        assert opt.propose()[0].values == {}
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(teacher.calls) == 3
+    assert warned == [w for w in warned if w.startswith("instruction: the reply stayed unusable after 3 attempt(s)")]
+    assert len(warned) == 1 and "same as the current one" in warned[0]
+    assert caplog.text.count("exploring retry") == 2
+
+
 def test_plain_reflect_does_not_explore():
     instruction = judged_instruction()
     teacher = Scripted([reply(START), reply("Reply with the number only.")])

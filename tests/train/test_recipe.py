@@ -182,3 +182,21 @@ def test_a_run_killed_inside_a_rewrite_resumes_to_the_same_end(tmp_path):
     after, after_asked = run(tmp_path / "killed", resume=True)
     assert after.state_dict() == whole.state_dict()
     assert before[:1] + after_asked == whole_asked  # the lost request is asked again, from the same angle
+
+
+def test_a_refused_step_is_remembered_and_logged_by_the_recipe_and_only_a_rewrite_makes_the_next_explore(caplog):
+    """Refusing the worked examples alone is the recipe's to report, and says nothing to the rewriter: its next
+    request is the plain one. Refusing a rewrite makes its next request explore."""
+    program = Solver(Scripted(small_model))
+    outs = [program(q) for q, _ in TRAIN[:3]]
+    bp.backward(outs, ["Score: 1. Correct.", "Score: 1. Correct.", "Score: 0. Expected 3."],
+                inputs=[q for q, _ in TRAIN[:3]])
+    recipe = Recipe(program.parameters(), Scripted(teacher([GOOD])))
+    examples, rewrite, _ = recipe.propose()
+    with caplog.at_level(logging.INFO, logger="backprose"):
+        recipe.record_refusal(recipe.apply(examples), "lowers the validation score")
+    assert "Recipe: the trainer refused the value of demos" in caplog.text and "Reflect:" not in caplog.text
+    assert recipe.refused["demos"][-1]["reason"] == "lowers the validation score"
+    assert recipe.rewriter.explore.misses == {}
+    recipe.record_refusal(recipe.apply(rewrite), "not better on the minibatch")
+    assert recipe.rewriter.explore.misses == {"instruction": 1} and recipe.rewriter.refused["instruction"]
