@@ -1,6 +1,7 @@
 """`write_report(run_dir)`: one self-contained HTML file about a run (no scripts, styles or images fetched).
 
-Score curves are inline SVG; each update is shown as a word-level diff with its verdict; the program's
+Score curves are inline SVG; each update is shown as a word-level diff with its verdict, and beside it the
+step's other candidates, not chosen (no other record shows them); the program's
 graph is the `graph.svg` the trainer drew; spending comes from the last step. Validation (and, when the run
 was scored on one, test) gets a table of every example's input, output, score and feedback, before and after.
 """
@@ -109,7 +110,10 @@ def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] |
                         "batch_before": h.get("batch_before"), "batch_after": h.get("batch_after"),
                         "val_after": h.get("val_after"), "reasoning": (h.get("update") or {}).get("reasoning", ""),
                         "changes": [{"name": c["name"], "diff": diff_html(c["old"], c["new"]),
-                                     "refused": not c["accepted"], "why": c["reason"]} for c in changes]})
+                                     "refused": not c["accepted"], "why": c["reason"]} for c in changes],
+                        "tried": [{"ran": t["ran"], "scored": t["scored"],
+                                   "changes": [{"name": c["name"], "diff": diff_html(c["old"], c["new"])}
+                                               for c in t["changes"]]} for t in h.get("tried", [])]})
     page = _ENV.get_template("report.html.j2").render(
         config=config, initial_val=ck["initial_val"], final_val=ck["current_val"], steps=ck["step"],
         spent=ck["spent"], stopped=end["stopped"] if end else "interrupted (resume to finish)",

@@ -7,6 +7,7 @@ reverts the module, so nothing here leaves the program changed.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ from backprose.train.strategies.base import Candidate, State, beats
 if TYPE_CHECKING:
     from backprose.train.trainer import Trainer
 
+log = logging.getLogger("backprose")
+
 
 class Moves:
     """The trainer's implementation of `StepContext` for one step."""
@@ -35,6 +38,7 @@ class Moves:
         self.current = current
         self.current_key = state_key(current)
         self.proposals = 0
+        self.made: list[Candidate] = []  # every candidate `apply` made this step, in order
 
     def key(self, state: State) -> str:
         return state_key(state)
@@ -150,10 +154,38 @@ class Moves:
             update.revert()
         finally:
             self._load(before)
-        return Candidate(new, state_key(new), state_key(state), update)
+        made = Candidate(new, state_key(new), state_key(state), update)
+        self.made.append(made)
+        return made
 
     def describe(self) -> dict[str, Any]:
         return {"batch": [ex.id for ex in self.batch], "proposals": self.proposals}
+
+    def not_chosen(self, step: int, chosen: str | None) -> dict[str, Any]:
+        """`{"tried": [...]}` for the step's record: the candidates made this step besides `chosen`, with their
+        new values and what they scored on the minibatch examples they ran (none: its worked examples showed
+        every one, or it was never raced), each also logged. A change that lost the race is in no other
+        record, so without this it would leave no trace. Empty when there were none."""
+        tried = self._tried(chosen)
+        for t in tried:
+            ran = (f"it scored {t['scored']:g} on the {t['ran']} minibatch example(s) it ran" if t["ran"] else
+                   "it ran on no minibatch example")
+            log.info("step %d: a candidate changing %s was not chosen (%s)", step,
+                     ", ".join(c["name"] for c in t["changes"]), ran)
+        return {"tried": tried} if tried else {}
+
+    def _tried(self, chosen: str | None) -> list[dict[str, Any]]:
+        out, seen = [], {chosen, self.current_key}  # a candidate equal to the current program changes nothing
+        for cand in self.made:
+            if cand.key in seen:
+                continue
+            seen.add(cand.key)
+            ran = [s for s in self.known(cand.state, self.batch) if s is not None]
+            changes = cand.update.as_dict()["changes"] if cand.update is not None else []
+            out.append({"candidate": cand.key, "parent": cand.parent, "ran": len(ran), "scored": sum(ran),
+                        "changes": [{"name": c["name"], "old": c["old"], "new": c["new"]}
+                                    for c in changes if c["accepted"]]})
+        return out
 
 
 def shown_inputs(state: State) -> set[str]:

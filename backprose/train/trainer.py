@@ -274,6 +274,7 @@ class Trainer:
         before = mean(bar)
         record["batch_before"] = before
         if cand is None or cand.key == moves.current_key:
+            record.update(moves.not_chosen(step, None))
             reason = "no usable proposal"
             if min(bar) >= 1:
                 reason = ("the current program already scores full marks on the whole minibatch, so no change "
@@ -304,6 +305,7 @@ class Trainer:
                 record.update(accepted=True, improved=val > current_val, reason="accepted")
                 current, current_val = cand.state, val
         self.strategy.observe(cand, record["accepted"], val_scores)
+        record.update(moves.not_chosen(step, cand.key))
         refusal = getattr(self.optimizer, "record_refusal", None)  # a duck-typed optimizer may not keep one
         if not record["accepted"] and cand.update is not None and refusal is not None:
             refusal(cand.update, record["reason"])

@@ -10,6 +10,7 @@ from recipe_programs import GOOD, Solver, by_angle, small_model, sums, teacher, 
 import backprose as bp
 from backprose.llm import Scripted
 from backprose.optimizers import Recipe
+from backprose.report import write_report
 from backprose.train import Budget, Pareto, Trainer
 
 TRAIN = sums(1, 4)  # 8 examples; the program already answers the two "1 plus" ones with the number
@@ -200,3 +201,24 @@ def test_a_refused_step_is_remembered_and_logged_by_the_recipe_and_only_a_rewrit
     assert recipe.rewriter.explore.misses == {}
     recipe.record_refusal(recipe.apply(rewrite), "not better on the minibatch")
     assert recipe.rewriter.explore.misses == {"instruction": 1} and recipe.rewriter.refused["instruction"]
+
+
+def test_a_candidate_that_loses_the_race_is_recorded_with_its_values_and_reaches_the_report(tmp_path, caplog):
+    """The rewrite here fixes nothing: it loses on the minibatch's misses and the worked examples win. Its value
+    is in no update, so the step's record (and its event, and the report) must carry it."""
+    program = Solver(Scripted(small_model))
+    trainer = Trainer(program, TRAIN, VAL, "numeric", optimizer_llm=Scripted(teacher(["Add the numbers slowly."])),
+                      steps=1, batch_size=4, seed=1, run_dir=tmp_path / "run")
+    with caplog.at_level(logging.INFO, logger="backprose"):
+        [step] = trainer.fit().history
+    assert step["accepted"] and [c["name"] for c in step["update"]["changes"]] == ["demos"]
+    rewrite, both = step["tried"]
+    assert rewrite["changes"] == [{"name": "instruction", "old": "Add the numbers.", "new": "Add the numbers slowly."}]
+    assert rewrite["ran"] == 3 and rewrite["scored"] == 0  # the three misses ran first, and it fixed none
+    assert {c["name"] for c in both["changes"]} == {"instruction", "demos"}
+    assert "step 0: a candidate changing instruction was not chosen (it scored 0 on the 3 minibatch" in caplog.text
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert [e for e in events if e["event"] == "step"][0]["tried"] == step["tried"]
+    page = write_report(tmp_path / "run").read_text()
+    assert "2 other candidate(s) this step, not chosen" in page
+    assert "<del>numbers.</del> <ins>numbers slowly.</ins>" in page
