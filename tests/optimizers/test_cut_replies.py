@@ -2,7 +2,8 @@
 layer review does too: tests/networks/test_network_backward.py).
 
 Shown a cut reply as if it were the model's whole answer ("No option was chosen"), an optimizer blames the
-prompt for what the limit did; told the reply was cut, it can ask for a shorter one."""
+prompt for what the limit did; told the reply was cut, it can ask for a shorter one. Reflect's request about a
+prompt is the exception: told that, the small optimizer model asked the model not to stop at its limit."""
 
 import json
 
@@ -24,13 +25,32 @@ class Asker(bp.Module):
         return bp.call_llm(question, system=self.instruction, llm=self.llm)
 
 
+@bp.bundle()
+def worded(question, words):
+    """The question, then how many words the answer may have."""
+    return f"{question} Answer in at most {words} words."
+
+
+class Worded(Asker):
+    """A number feeds the call too: not a prompt, so Reflect's request about it keeps the cut note."""
+
+    def __init__(self, llm, **options):
+        super().__init__(llm)
+        self.words = bp.param(30, name="words", description="how many words an answer may have")
+        self.options = options
+
+    def __call__(self, question):
+        return bp.call_llm(worded(question, self.words), system=self.instruction, llm=self.llm, **self.options)
+
+
 def answer(messages):
     """A finished reply on the first question, one cut at its token limit on the second."""
-    return {"Is 7 prime?": "Yes", "Which is true? (A) 2>3 (B) 3>2": cut(RAMBLE)}[messages[-1]["content"]]
+    question = messages[-1]["content"].split(" Answer in at most")[0]
+    return {"Is 7 prime?": "Yes", "Which is true? (A) 2>3 (B) 3>2": cut(RAMBLE)}[question]
 
 
-def judged_runs():
-    program = Asker(Scripted(answer))
+def judged_runs(kind=Asker):
+    program = kind(Scripted(answer))
     questions = ["Is 7 prime?", "Which is true? (A) 2>3 (B) 3>2"]
     outs = [program(q) for q in questions]
     bp.backward(outs, ["Score: 1. Correct.", "Score: 0. No option was chosen; the answer is (B)."],
@@ -38,14 +58,25 @@ def judged_runs():
     return program, outs
 
 
-def test_reflect_marks_the_cut_reply_and_only_that_one():
-    program, _ = judged_runs()
-    prompt = Reflect(program.parameters(), llm=Scripted([])).messages(program.instruction)[1]["content"]
+def reflect_request(program, p):
+    return Reflect(program.parameters(), llm=Scripted([])).messages(p)[1]["content"]
+
+
+def test_reflect_marks_the_cut_reply_and_only_that_one_for_a_value_that_feeds_the_call():
+    program, _ = judged_runs(Worded)
+    prompt = reflect_request(program, program.words)
     cut_at = prompt.index("(score 0)")
     whole_at = prompt.index("(score 1)")
     note = "stopped at its token limit"
     assert prompt.count(note) == 1
     assert cut_at < prompt.index(note) < whole_at  # the note sits with the cut example (shown worst first)
+
+
+def test_reflect_shows_a_prompt_the_cut_reply_as_it_came_with_no_note():
+    """Told a reply was cut, the 1.5B optimizer model asked the model not to stop at its limit (see reflect.py)."""
+    program, _ = judged_runs(Worded)
+    prompt = reflect_request(program, program.instruction)
+    assert RAMBLE in prompt and "token limit" not in prompt and "unfinished" not in prompt
 
 
 def test_optoprime_marks_a_cut_output():
@@ -70,7 +101,7 @@ def test_textgrad_gradient_prompt_marks_a_cut_output():
 
 
 @pytest.mark.live
-def test_a_reply_the_local_model_cut_short_reaches_reflect_marked_and_a_finished_one_unmarked(local_llm):
+def test_a_reply_the_local_model_cut_short_is_marked_for_optoprime_and_shown_bare_to_reflect(local_llm):
     class Short(Asker):
         def __call__(self, question):
             return bp.call_llm(question, system=self.instruction, llm=self.llm, max_tokens=6, temperature=0)
@@ -80,6 +111,8 @@ def test_a_reply_the_local_model_cut_short_reaches_reflect_marked_and_a_finished
     outs = [program(q) for q in questions]
     assert [o.truncated for o in outs] == [True, False]
     bp.backward(outs, ["Score: 0. Unfinished.", "Score: 1. Correct."], inputs=questions)
-    prompt = Reflect(program.parameters(), llm=Scripted([])).messages(program.instruction)[1]["content"]
-    assert prompt.count("stopped at its token limit") == 1
-    assert prompt.index("(score 0)") < prompt.index("stopped at its token limit") < prompt.index("(score 1)")
+    assert "token limit" not in reflect_request(program, program.instruction)  # a prompt's request: no note
+    teacher = Scripted([json.dumps({"reasoning": "r", "suggestion": {"instruction": "Answer in one line."}})])
+    OptoPrime(program.parameters(), llm=teacher).step()
+    shown = teacher.prompts[0][1]["content"]
+    assert shown.count(CUT_NOTE) == 1 and outs[0].value in shown.split(CUT_NOTE)[0]  # after the cut reply

@@ -1,4 +1,4 @@
-"""Reflect on a prompt (text a model reads): asked for as the model's instructions, with the reply's length limit."""
+"""Reflect on a prompt (text a model reads): asked for as the model's instructions, without the reply's length limit."""
 
 from __future__ import annotations
 
@@ -53,12 +53,23 @@ def test_a_rewrite_that_talks_about_the_prompt_is_still_refused():
         in retry and "parameter" not in retry
 
 
-def test_the_calls_token_limit_is_stated_from_the_call_or_the_clients_defaults():
+def test_a_prompts_request_never_states_the_token_limit_and_a_number_feeding_the_call_gets_it():
+    """Told of the limit, the 1.5B optimizer model asked the model to "continue without stopping at its token
+    limit", which no instruction can make it do; a prompt's request leaves it out. A parameter of another kind
+    that feeds the call still reads it, from the call's options or else the client's defaults."""
     for p in (answered(max_tokens=96), answered(program_options={"max_tokens": 96})):
         _, prompts = asked(p, "Reply with only the number.")
-        assert "Each reply may be at most 96 tokens long (about 72 words)" in prompts[0][1]["content"]
+        assert "tokens" not in prompts[0][1]["content"] and [e.limit for e in examples_for(p)] == [96, 96]
     p = answered(program_options={"max_tokens": 400}, max_tokens=40)  # the call's own option wins
     assert [e.limit for e in examples_for(p)] == [40, 40]
+    words = bp.param(30, name="words", description="how many words a reply may have")
+    ask = bp.bundle()(lambda question, n: f"{question} Answer in at most {n} words.")
+    program = Scripted(lambda messages: "Twelve.", options={"max_tokens": 96})
+    outs = [bp.call_llm(ask(bp.Node(q, name="question"), words), llm=program) for q in QUESTIONS]
+    bp.backward(outs, ["Score: 0. Give only the number."] * len(outs))
+    llm = Scripted([json.dumps({"diagnosis": "too many words", "words": 5})])
+    Reflect([words], llm=llm).step()
+    assert "may reply with at most 96 tokens (about 72 words)" in llm.prompts[0][1]["content"]
 
 
 def test_text_that_reaches_no_model_call_keeps_the_parameter_framing():
