@@ -1,9 +1,9 @@
 """`write_report(run_dir)`: one self-contained HTML file about a run (no scripts, styles or images fetched).
 
 Score curves are inline SVG; each update is shown as a word-level diff with its verdict, and beside it the
-step's other candidates, not chosen (no other record shows them); the program's
-graph is the `graph.svg` the trainer drew; spending comes from the last step. Validation (and, when the run
-was scored on one, test) gets a table of every example's input, output, score and feedback, before and after.
+step's other candidates, not chosen (no other record shows them); the program's graph is the `graph.svg` the
+trainer drew; spending comes from the last step. Validation (and, when the run was scored on one, test) gets a
+table of every example's input, output, score and feedback, before and after.
 """
 
 from __future__ import annotations
