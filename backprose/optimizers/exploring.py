@@ -20,7 +20,7 @@ from backprose.errors import ReplyFormatError
 from backprose.llm.limits import remaining_calls
 from backprose.nodes.parameter import Parameter
 from backprose.optimizers.base import _jsonable, same_value
-from backprose.optimizers.replies import asking_json
+from backprose.optimizers.replies import _short, asking_json
 from backprose.steps import Steps
 
 if TYPE_CHECKING:
@@ -95,8 +95,7 @@ class Exploring:
             messages = owner.messages(p, problems=last.problems)
             logger.info("%s: exploring retry %d at temperature %g from angle %d, since %s", p.name, attempt,
                         self.temperature(p, base), self.angle(p), "; ".join(last.problems)[:200])
-        logger.warning("%s: the reply stayed unusable after %d attempt(s): %s", p.name, attempt,
-                       "; ".join(last.problems)[:300])
+        logger.warning("%s: the reply stayed unusable after %d attempt(s): %s", p.name, attempt, _short(last.problems))
         return owner._last_resort(p, last)
 
     def state_dict(self) -> dict[str, Any]:
